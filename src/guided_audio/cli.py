@@ -1,0 +1,224 @@
+"""The command line: a thin layer over the stages; errors become one-line messages.
+
+Exit statuses: 0 success, 1 the speech engine or ffmpeg failed, 2 bad input (an
+option, template, markup, sound or output path), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from guided_audio import __version__, encoding, mastering, practices, sounds, speech
+from guided_audio.errors import ExitStatus, GuidedAudioError
+from guided_audio.render import SAMPLE_RATE, Progress, RenderRequest, render as render_session
+from guided_audio.timeline import plan
+
+_debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
+
+
+class CLI(click.Group):
+    """A group whose errors are one `error:` line with a documented exit status."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except GuidedAudioError as exc:
+            status = _fail(str(exc), exc.exit_status, exc)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            status = _fail(exc.format_message() + hint, ExitStatus.BAD_INPUT, exc)
+        except click.ClickException as exc:
+            status = _fail(exc.format_message(), ExitStatus.BAD_INPUT, exc)
+        except (KeyboardInterrupt, click.Abort) as exc:
+            status = _fail("interrupted; nothing was written", ExitStatus.INTERRUPTED, exc)
+        except OSError as exc:
+            status = _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), ExitStatus.FAILURE, exc)
+        sys.exit(int(status or 0))
+
+
+def _fail(message: str, status: int, exc: BaseException) -> int:
+    if _debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    click.echo(f"error: {message}", err=True)
+    return status
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    global _debug
+    _debug = _debug or value
+    logging.basicConfig(level=logging.DEBUG if _debug else logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+@click.group(cls=CLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="guided-audio")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show tracebacks for errors.")
+def cli() -> None:
+    """Render practice scripts into voice-guided audio sessions.
+
+    Start with 'guided-audio practices', look at one with 'guided-audio show
+    breathing', then 'guided-audio render breathing'.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="guided-audio")
+
+
+# -- listing ---------------------------------------------------------------------------
+
+
+@cli.command("practices")
+def list_practices() -> None:
+    """List the built-in practices."""
+    for name in practices.builtin_names():
+        p = practices.load(name)
+        click.echo(f"{name:<14} {p.title}: {p.description}")
+
+
+@cli.command()
+@click.argument("practice")
+def show(practice: str) -> None:
+    """Show a practice's parameters, defaults and allowed values."""
+    p = practices.load(practice)
+    click.echo(f"{p.title} ({p.name})\n{p.description}\n")
+    m = p.minutes
+    click.echo(f"--minutes N      default {m.default:g}; {m.describe_range()} minutes")
+    click.echo(f"ambient bed      default {p.ambient}\n")
+    click.echo("Parameters (--set NAME=VALUE):")
+    for param in p.params:
+        default = "''" if param.default == "" else param.default
+        click.echo(f"  {param.name} ({param.type}, default {default}; {param.describe_range()})")
+        click.echo(f"      {param.help}")
+    if p.sources:
+        click.echo("\nSources: " + "; ".join(p.sources))
+
+
+@cli.command()
+def voices() -> None:
+    """List the voices of each speech engine (use one with --voice)."""
+    for name in speech.engine_names():
+        for v in speech.get_engine(name).voices():
+            langs = ",".join(v.languages)
+            click.echo(f"{name}:{v.id:<24} {v.name:<28} {langs}")
+
+
+@cli.command("sounds")
+def list_sounds() -> None:
+    """List the ambient beds (--ambient) and cue sounds (@cue) of the library."""
+    for kind, heading in (("bed", "Ambient beds (--ambient NAME)"), ("cue", "Cue sounds (@cue NAME)")):
+        click.echo(heading)
+        for s in sounds.catalogue():
+            if s.kind == kind:
+                click.echo(f"  {s.name:<14} {s.description}")
+    click.echo("A path to your own audio file works too; 'none' turns the bed off.")
+
+
+# -- scripts and renders -------------------------------------------------------------------
+
+_set_option = click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE",
+    help="Set a practice parameter (repeatable); see 'guided-audio show PRACTICE'.",
+)
+_minutes_option = click.option("--minutes", type=float, help="Target length in minutes (default: the practice's).")
+_rate_option = click.option(
+    "--rate", type=click.IntRange(60, 400), default=speech.DEFAULT_WPM, show_default=True,
+    help="Base speaking rate in words per minute; scripts slow it after the opening.",
+)
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{pair}' is not KEY=VALUE", param_hint="--set")
+        out[key.strip()] = value
+    return out
+
+
+@cli.command()
+@click.argument("practice", metavar="PRACTICE_OR_PATH")
+@_set_option
+@_minutes_option
+@_rate_option
+def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate: int) -> None:
+    """Print the rendered script markup and its planned duration (no audio)."""
+    p = practices.load(practice)
+    values = p.bind(_settings(settings), minutes)
+    text = p.render_markup(values)
+    parsed = p.script(values)
+
+    timeline = plan(
+        parsed, base_wpm=rate, sample_rate=SAMPLE_RATE, target_seconds=values["minutes"] * 60,
+        speech_length=lambda t, wpm: speech.estimate_samples(t, wpm, SAMPLE_RATE),
+        cue_length=lambda name: 3 * SAMPLE_RATE,
+    )
+    click.echo(text.strip("\n"))
+    seconds = timeline.seconds
+    click.echo(f"\n// planned duration: about {int(seconds // 60)}:{int(seconds % 60):02d} "
+               f"(speech lengths estimated at {rate} wpm)", err=True)
+    for warning in timeline.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+class _Bar(Progress):
+    """Progress bars on stderr, only when it is a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def stage(self, label: str, total: int) -> Callable[[int], None]:
+        self.done()
+        if not self.enabled or total <= 0:
+            return lambda n: None
+        self.bar = click.progressbar(length=total, label=label.ljust(20), file=sys.stderr, show_eta=True)
+        self.bar.__enter__()
+        return self.bar.update
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@cli.command()
+@click.argument("practice", metavar="PRACTICE_OR_PATH")
+@_set_option
+@_minutes_option
+@click.option("--voice", metavar="ID", help="Voice to speak with, e.g. 'gmw/en-gb' or 'pyttsx3:ID' (see 'guided-audio voices').")
+@_rate_option
+@click.option("--ambient", metavar="NAME|PATH|none", help="Ambient bed (see 'guided-audio sounds'); default: the practice's.")
+@click.option("--format", "fmt", type=click.Choice(list(encoding.FORMATS)), help="Output format (default: from -o, else mp3).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default: output/PRACTICE-NmMIN.FORMAT).")
+@click.option("--loudness", type=click.FloatRange(-30, -10), default=mastering.DEFAULT_LUFS, show_default=True,
+              help="Target integrated loudness in LUFS.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=speech.default_cache_dir, show_default=False,
+              help="Where synthesized speech is cached (default: ~/.cache/guided_audio or $GUIDED_AUDIO_CACHE).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def render(practice, settings, minutes, voice, rate, ambient, fmt, output, loudness, cache_dir, quiet) -> None:
+    """Render a practice to a tagged audio file with a timeline sidecar (NAME.json)."""
+    request = RenderRequest(
+        practice=practice, settings=_settings(settings), minutes=minutes, voice=voice, rate=rate,
+        ambient=ambient, format=fmt, output=output, loudness=loudness, cache_dir=cache_dir,
+    )
+    result = render_session(request, _Bar(enabled=not quiet and sys.stderr.isatty()))
+    for warning in result.timeline.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    seconds = result.timeline.seconds
+    if not quiet:
+        click.echo(
+            f"{result.audio} ({int(seconds // 60)}:{int(seconds % 60):02d}, {loudness:g} LUFS; "
+            f"{result.speech.synthesized} lines spoken, {result.speech.cached} from cache)", err=True
+        )
+    click.echo(str(result.audio))
+    click.echo(str(result.sidecar))

@@ -1,0 +1,102 @@
+"""Encoding: the mastered mix streamed into ffmpeg, one encoder per output format."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from guided_audio.errors import EncoderError
+from guided_audio.ffmpeg import ffmpeg_exe
+
+
+@dataclass(frozen=True)
+class Format:
+    """An output format: file extension, ffmpeg encoder arguments and the tag container."""
+
+    name: str
+    extension: str
+    muxer: str
+    codec_args: tuple[str, ...]
+    container: str | None  # the tag writer's key (None: no tags)
+    description: str
+
+
+FORMATS: dict[str, Format] = {}
+
+
+def register_format(fmt: Format) -> None:
+    """Make an output format available by name."""
+    FORMATS[fmt.name] = fmt
+
+
+for _fmt in (
+    Format("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4"), "id3",
+           "MP3 128 kb/s (plays everywhere)"),
+    Format("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "5"), "vorbis", "Ogg Vorbis quality 5"),
+    Format("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000"), "vorbis", "Opus 96 kb/s"),
+    Format("flac", ".flac", "flac", ("-c:a", "flac", "-sample_fmt", "s16"), "flac", "FLAC, lossless 16-bit"),
+    Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"), "mp4", "AAC 128 kb/s in MP4"),
+    Format("wav", ".wav", "wav", ("-c:a", "pcm_s16le",), None, "WAV 16-bit (no tags; an intermediate)"),
+):
+    register_format(_fmt)
+
+
+def format_for(name: str | None, path: Path | None) -> Format:
+    """The format named, or the one the output path's extension implies (default mp3)."""
+    from guided_audio.errors import OutputError
+
+    if name:
+        if name not in FORMATS:
+            raise OutputError(f"--format: unknown format '{name}' (choose from {', '.join(FORMATS)})")
+        return FORMATS[name]
+    if path is not None and path.suffix:
+        for fmt in FORMATS.values():
+            if fmt.extension == path.suffix.lower():
+                return fmt
+        raise OutputError(f"-o {path}: unknown extension '{path.suffix}' (use {', '.join(f.extension for f in FORMATS.values())} or --format)")
+    return FORMATS["mp3"]
+
+
+def encode(
+    blocks: Iterable[tuple[int, np.ndarray]],
+    *,
+    sample_rate: int,
+    channels: int,
+    fmt: Format,
+    path: Path,
+    progress: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Stream float32 blocks into ffmpeg, which writes `path` in `fmt`."""
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
+        *fmt.codec_args, "-f", fmt.muxer, str(path),
+    ]
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
+        assert proc.stdin is not None
+        try:
+            for _, block in blocks:
+                proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+                progress(len(block))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        status = proc.wait()
+        if status != 0:
+            errors.seek(0)
+            lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise EncoderError(
+                f"ffmpeg could not encode {fmt.name} ({lines[-1] if lines else f'exit status {status}'}); "
+                f"check that {ffmpeg_exe()} works and has the {fmt.codec_args[1]} encoder"
+            )
+

@@ -1,0 +1,293 @@
+"""Practices: script templates with TOML front matter that declares their parameters.
+
+A template file starts with front matter between two `+++` lines, then a Jinja2 body
+that renders to the script markup (see `guided_audio.markup`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+
+from guided_audio import markup
+from guided_audio.errors import ParameterError, TemplateError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TEMPLATE_SUFFIX = ".j2"
+PARAM_TYPES = ("str", "int", "float", "bool", "choice")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+RESERVED = {"minutes", "seconds"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared template parameter."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe_range(self) -> str:
+        """Allowed values as a short phrase."""
+        if self.type == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.type == "bool":
+            return "true or false"
+        if self.min is not None or self.max is not None:
+            return f"{_fmt(self.min)} to {_fmt(self.max)}"
+        return "any " + {"str": "text", "int": "whole number", "float": "number"}[self.type]
+
+    def convert(self, raw: Any, where: str) -> Any:
+        """Turn a user's value (text or TOML value) into this parameter's type, checked."""
+        value = raw
+        try:
+            if self.type == "bool":
+                if isinstance(raw, str):
+                    if raw.lower() not in _TRUE | _FALSE:
+                        raise ValueError
+                    value = raw.lower() in _TRUE
+                elif not isinstance(raw, bool):
+                    raise ValueError
+            elif self.type == "int":
+                if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                    raise ValueError
+                value = int(raw)
+            elif self.type == "float":
+                if isinstance(raw, bool):
+                    raise ValueError
+                value = float(raw)
+            else:
+                value = str(raw)
+        except ValueError:
+            raise ParameterError(
+                f"{where}: {raw!r} is not a valid {self.type} ({self.describe_range()})"
+            ) from None
+        if self.type == "choice" and value not in self.choices:
+            raise ParameterError(f"{where}: {raw!r} is not {self.describe_range()}")
+        if self.type in ("int", "float"):
+            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+                raise ParameterError(f"{where}: {raw} is out of range ({self.describe_range()})")
+        return value
+
+
+@dataclass(frozen=True)
+class Practice:
+    """A practice template: its metadata, parameters and Jinja2 body."""
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    ambient: str
+    sources: tuple[str, ...]
+    minutes: Param
+    params: tuple[Param, ...]
+    body: str  # front matter blanked out, so Jinja2's line numbers are the file's
+    builtin: bool
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise KeyError(name)
+
+    def bind(self, settings: dict[str, str], minutes: float | None = None) -> dict[str, Any]:
+        """Defaults overlaid with the user's settings, checked; raise ParameterError naming the key."""
+        names = [p.name for p in self.params]
+        values: dict[str, Any] = {p.name: p.default for p in self.params}
+        for key, raw in settings.items():
+            if key not in names:
+                hint = difflib.get_close_matches(key, names, n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                raise ParameterError(
+                    f"--set {key}: '{self.name}' has no parameter '{key}'{suggestion} "
+                    f"(see 'guided-audio show {self.name}')"
+                )
+            values[key] = self.param(key).convert(raw, f"--set {key}")
+        values["minutes"] = self.minutes.convert(
+            self.minutes.default if minutes is None else minutes, "--minutes"
+        )
+        values["seconds"] = values["minutes"] * 60
+        return values
+
+    def render_markup(self, values: dict[str, Any]) -> str:
+        """Render the template body with `values`; raise TemplateError naming file and line."""
+        env = _environment(sandboxed=not self.builtin)
+        try:
+            template = env.from_string(self.body)
+            return template.render(**values)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(exc.message or "syntax error", source=self.path, line=exc.lineno) from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateError(str(exc), source=self.path, line=_template_line(exc)) from exc
+        except Exception as exc:  # an error inside the template's own expressions
+            raise TemplateError(f"{type(exc).__name__}: {exc}", source=self.path, line=_template_line(exc)) from exc
+
+    def script(self, values: dict[str, Any]) -> markup.Script:
+        """Render and parse: the practice's Script for these values."""
+        return markup.parse(self.render_markup(values), source=f"{self.path} (rendered)")
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "any"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _environment(*, sandboxed: bool) -> jinja2.Environment:
+    cls = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
+    return cls(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised from, found in the traceback Jinja2 rewrote."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def builtin_dir() -> Path:
+    """The folder of the built-in practice templates."""
+    try:
+        folder = Path(str(resources.files("guided_audio.scripts")))
+        if folder.is_dir():
+            return folder
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install
+        pass
+    return Path(__file__).resolve().parents[2] / "scripts"
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in practices, sorted."""
+    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in builtin_dir().glob("*" + TEMPLATE_SUFFIX))
+
+
+def load(name_or_path: str) -> Practice:
+    """A built-in practice by name, or a user's template by path."""
+    candidate = Path(name_or_path)
+    looks_like_path = candidate.suffix or "/" in name_or_path or "\\" in name_or_path
+    if looks_like_path:
+        if not candidate.is_file():
+            raise TemplateError("no such template file", source=name_or_path)
+        return from_file(candidate, builtin=False)
+    path = builtin_dir() / f"{name_or_path}{TEMPLATE_SUFFIX}"
+    if not path.is_file():
+        names = builtin_names()
+        hint = difflib.get_close_matches(name_or_path, names, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise TemplateError(
+            f"unknown practice '{name_or_path}'{suggestion} (built-in: {', '.join(names)}; "
+            "or give the path of a .j2 template)"
+        )
+    return from_file(path, builtin=True)
+
+
+def from_file(path: Path, *, builtin: bool) -> Practice:
+    """Read a template file: front matter, parameters and body."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read template: {exc}", source=path) from exc
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "+++":
+        raise TemplateError("a template starts with TOML front matter between '+++' lines", source=path, line=1)
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "+++")
+    except StopIteration:
+        raise TemplateError("front matter is not closed by a '+++' line", source=path, line=1) from None
+    try:
+        meta = tomllib.loads("".join(lines[1:end]))
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) + 1 if match else 1
+        raise TemplateError(f"front matter: {exc}", source=path, line=line) from exc
+    body = "\n" * (end + 1) + "".join(lines[end + 1 :])
+    return _practice(path, meta, body, builtin)
+
+
+def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Practice:
+    def need(table: dict[str, Any], key: str, where: str) -> Any:
+        if key not in table:
+            raise TemplateError(f"front matter: {where} needs '{key}'", source=path)
+        return table[key]
+
+    known = {"title", "description", "ambient", "sources", "minutes", "params", "genre"}
+    unknown = sorted(set(meta) - known)
+    if unknown:
+        raise TemplateError(f"front matter: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})", source=path)
+    minutes_table = meta.get("minutes", {"default": 5, "min": 1, "max": 90})
+    minutes = _param(path, "minutes", {"type": "float", "help": "Target length in minutes.", **minutes_table}, need)
+    params = tuple(_param(path, name, spec, need) for name, spec in meta.get("params", {}).items())
+    return Practice(
+        name=path.name[: -len(TEMPLATE_SUFFIX)] if path.name.endswith(TEMPLATE_SUFFIX) else path.stem,
+        path=path,
+        title=str(need(meta, "title", "the template")),
+        description=str(meta.get("description", "")),
+        ambient=str(meta.get("ambient", "warm-room")),
+        sources=tuple(str(s) for s in meta.get("sources", ())),
+        minutes=minutes,
+        params=params,
+        body=body,
+        builtin=builtin,
+    )
+
+
+def _param(path: Path, name: str, spec: Any, need: Any) -> Param:
+    where = f"params.{name}" if name != "minutes" else "minutes"
+    if not isinstance(spec, dict):
+        raise TemplateError(f"front matter: {where} must be a table", source=path)
+    if name != "minutes" and (not _NAME.match(name) or name in RESERVED):
+        raise TemplateError(f"front matter: '{name}' is not a usable parameter name", source=path)
+    kind = need(spec, "type", where)
+    if kind not in PARAM_TYPES:
+        raise TemplateError(f"front matter: {where}.type '{kind}' is not one of {', '.join(PARAM_TYPES)}", source=path)
+    unknown = sorted(set(spec) - {"type", "default", "help", "min", "max", "choices"})
+    if unknown:
+        raise TemplateError(f"front matter: {where} has unknown key '{unknown[0]}'", source=path)
+    param = Param(
+        name=name,
+        type=kind,
+        default=need(spec, "default", where),
+        help=str(need(spec, "help", where)),
+        min=spec.get("min"),
+        max=spec.get("max"),
+        choices=tuple(spec.get("choices", ())),
+    )
+    if kind == "choice" and not param.choices:
+        raise TemplateError(f"front matter: {where} is a choice but lists no choices", source=path)
+    try:
+        default = param.convert(param.default, f"{where}.default")
+    except ParameterError as exc:
+        raise TemplateError(f"front matter: {exc.message}", source=path) from None
+    return Param(**{**param.__dict__, "default": default})

@@ -1,0 +1,200 @@
+"""The orchestrator: a practice and its settings in, a finished audio file and sidecar out.
+
+    template + parameters -> script -> speech clips -> timeline -> mix -> master
+    -> encode -> tags -> sidecar -> published (renamed into place)
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from guided_audio import __version__, encoding, markup, mastering, practices, sidecars, sounds, speech, tags
+from guided_audio.errors import OutputError, SoundError
+from guided_audio.mix import Levels, Mix
+from guided_audio.timeline import Timeline, plan
+
+SAMPLE_RATE = 44100
+CHANNELS = 2
+
+
+class Progress:
+    """Receives progress of the long stages; the command line draws it, tests ignore it."""
+
+    def stage(self, label: str, total: int) -> Callable[[int], None]:
+        return lambda n: None
+
+    def done(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that decides what a render produces."""
+
+    practice: str
+    settings: dict[str, str] = field(default_factory=dict)
+    minutes: float | None = None
+    voice: str | None = None
+    rate: int = speech.DEFAULT_WPM
+    ambient: str | None = None  # None: the practice's default; "none": no bed
+    format: str | None = None
+    output: Path | None = None
+    loudness: float = mastering.DEFAULT_LUFS
+    cache_dir: Path = field(default_factory=speech.default_cache_dir)
+    levels: Levels = Levels()
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    audio: Path
+    sidecar: Path
+    timeline: Timeline
+    master: mastering.Master
+    speech: speech.SpeechReport
+
+
+def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
+    """Render one session, reading top to bottom like the data flows."""
+    practice = practices.load(request.practice)
+    values = practice.bind(request.settings, request.minutes)
+    fmt, audio_path = output_path(request, practice)
+    script = practice.script(values)
+    cues, beds, first_bed = load_sounds(script, practice, request.ambient)
+    report = speech.SpeechReport()
+    clips = speak(script, request, progress, report)
+    timeline = plan(
+        script,
+        base_wpm=request.rate,
+        speech_length=lambda text, wpm: len(clips[speech.Line(text, wpm)].samples),
+        cue_length=lambda name: len(cues[name]),
+        sample_rate=SAMPLE_RATE,
+        target_seconds=values["minutes"] * 60,
+    )
+    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels)
+    master = mastering.plan(mix, request.loudness)
+    metadata = describe(practice, values, request, first_bed)
+    sidecar_path = audio_path.with_suffix(".json")
+    info = {"practice": practice.name, "title": practice.title, "file": audio_path.name,
+            "format": fmt.name, "settings": _jsonable(values), "voice": request.voice or "default",
+            "rate": request.rate, "ambient": first_bed or "none",
+            "loudness": {"target_lufs": request.loudness, "gain_db": round(master.gain_db, 2)}}
+    with Publisher(audio_path, sidecar_path) as publish:
+        update = progress.stage("Mixing and encoding", timeline.length)
+        blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
+        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=CHANNELS, fmt=fmt,
+                        path=publish.temp(audio_path), progress=update)
+        tags.write(publish.temp(audio_path), fmt.container, metadata)
+        sidecars.write_text(publish.temp(sidecar_path), sidecars.timeline_json(timeline, info))
+    progress.done()
+    return RenderResult(audio_path, sidecar_path, timeline, master, report)
+
+
+# -- stages that need a little more than one line ----------------------------------------
+
+
+def output_path(request: RenderRequest, practice: practices.Practice) -> tuple[encoding.Format, Path]:
+    """The output format and path, checked to be writable before any work is done."""
+    fmt = encoding.format_for(request.format, request.output)
+    path = request.output
+    if path is None:
+        minutes = practice.minutes.convert(request.minutes or practice.minutes.default, "--minutes")
+        path = Path("output") / f"{practice.name}-{minutes:g}min{fmt.extension}"
+    elif path.suffix.lower() != fmt.extension:
+        path = path.with_name(path.name + fmt.extension) if not path.suffix else path
+    if path.exists() and path.is_dir():
+        raise OutputError(f"-o {path}: is a folder; give a file name")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"-o {path}: cannot create folder {folder} ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"-o {path}: folder {folder} is not writable")
+    return fmt, path
+
+
+def load_sounds(
+    script: markup.Script, practice: practices.Practice, ambient: str | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None]:
+    """Decode every cue and bed the script uses; errors name the option or script line."""
+    cues: dict[str, np.ndarray] = {}
+    beds: dict[str, np.ndarray] = {}
+    for item in script.items:
+        name = item.name if isinstance(item, markup.Cue) else getattr(item, "cue", None)
+        if name and name not in cues:
+            cues[name] = _sound(name, "cue", "@cue", script.source, item.line)
+    if ambient == "none":
+        return cues, beds, None
+    first = ambient or practice.ambient
+    if first != "none":
+        option = "--ambient" if ambient else f"{practice.path}: ambient ="
+        beds[first] = sounds.load(sounds.resolve(first, "bed", option), SAMPLE_RATE)
+    for item in script.items:
+        if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
+            beds[item.name] = _sound(item.name, "bed", "@ambient", script.source, item.line)
+    return cues, beds, first if first != "none" else None
+
+
+def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndarray:
+    try:
+        return sounds.load(sounds.resolve(name, kind, option), SAMPLE_RATE)
+    except SoundError as exc:
+        raise SoundError(exc.message, source=source, line=line) from None
+
+
+def speak(
+    script: markup.Script, request: RenderRequest, progress: Progress, report: speech.SpeechReport
+) -> dict[speech.Line, speech.Clip]:
+    """Every distinct spoken line as a clip at the session's sample rate."""
+    lines = [speech.Line(text, rate.resolve(request.rate)) for text, rate in script.spoken_texts()]
+    update = progress.stage("Speaking", len(set(lines)))
+    return speech.synthesize(
+        lines, voice=request.voice, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir,
+        progress=update, report=report,
+    )
+
+
+def describe(practice: practices.Practice, values: dict, request: RenderRequest, bed: str | None) -> tags.Metadata:
+    """The tags a player shows."""
+    settings = "; ".join(f"{k}={v}" for k, v in values.items() if k != "seconds" and v != "")
+    return tags.Metadata(
+        title=practice.title,
+        artist="guided_audio",
+        album="Guided practices",
+        genre="Meditation",
+        comment=(f"{practice.name}: {settings}; voice={request.voice or 'default'}; "
+                 f"rate={request.rate} wpm; ambient={bed or 'none'}; guided_audio {__version__}"),
+        date=datetime.date.today().isoformat(),
+    )
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: v for k, v in values.items() if k != "seconds"}
+
+
+class Publisher:
+    """Writes go to temporary files beside their targets and are renamed into place together."""
+
+    def __init__(self, *targets: Path):
+        self.targets = targets
+        self.temps = {t: t.with_name(f".{t.stem}.partial-{os.getpid()}{t.suffix}") for t in targets}
+
+    def temp(self, target: Path) -> Path:
+        return self.temps[target]
+
+    def __enter__(self) -> "Publisher":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            for target, temp in self.temps.items():
+                os.replace(temp, target)
+        else:
+            for temp in self.temps.values():
+                temp.unlink(missing_ok=True)

@@ -1,0 +1,85 @@
+"""The sound library: the project's ambient beds and cues, or a user's own audio file."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from guided_audio.errors import EncoderError, SoundError
+from guided_audio.ffmpeg import decode_audio
+
+KINDS = {"bed": "ambient bed", "cue": "cue sound"}
+
+
+@dataclass(frozen=True)
+class SoundInfo:
+    name: str
+    kind: str  # bed | cue
+    description: str
+    path: Path
+
+
+def library_dir() -> Path:
+    """The folder of the built-in sounds."""
+    try:
+        folder = Path(str(resources.files("guided_audio.sounds")))
+        if folder.is_dir():
+            return folder
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install
+        pass
+    return Path(__file__).resolve().parents[2] / "sounds"
+
+
+def catalogue() -> list[SoundInfo]:
+    """Every built-in sound, beds first."""
+    from guided_audio.soundgen import SOUNDS
+
+    folder = library_dir()
+    found = [
+        SoundInfo(spec.name, spec.kind, spec.description, folder / spec.filename)
+        for spec in SOUNDS.values()
+        if (folder / spec.filename).is_file()
+    ]
+    return sorted(found, key=lambda s: (s.kind != "bed", s.name))
+
+
+def names(kind: str) -> list[str]:
+    """Names of the built-in sounds of one kind."""
+    return [s.name for s in catalogue() if s.kind == kind]
+
+
+def resolve(name_or_path: str, kind: str, option: str) -> Path:
+    """The file behind a sound name or path; SoundError naming `option` if there is none."""
+    if "/" in name_or_path or "\\" in name_or_path or Path(name_or_path).suffix:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise SoundError(f"{option} {name_or_path}: no such file")
+        return path
+    for sound in catalogue():
+        if sound.name == name_or_path and sound.kind == kind:
+            return sound.path
+    choices = names(kind)
+    hint = difflib.get_close_matches(name_or_path, choices, n=1)
+    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    raise SoundError(
+        f"{option} {name_or_path}: no {KINDS[kind]} by that name{suggestion} "
+        f"(built-in: {', '.join(choices)}; or give a file path)"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def load(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode a sound to float32 stereo at `sample_rate`, shaped (frames, 2)."""
+    try:
+        samples = decode_audio(str(path), sample_rate=sample_rate, channels=2)
+    except EncoderError as exc:
+        raise SoundError(f"{path}: cannot be read as audio ({exc.message})") from exc
+    if not len(samples):
+        raise SoundError(f"{path}: contains no audio")
+    samples.setflags(write=False)
+    return samples

@@ -1,0 +1,261 @@
+"""Speech: every spoken line turned into a clip, through a content-addressed cache.
+
+Engines are backends in a registry keyed by name (the built-in ones register through
+the same `guided_audio.engines` entry-point group a third-party engine would use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from guided_audio.errors import EngineError, ParameterError
+
+log = logging.getLogger(__name__)
+DEFAULT_ENGINE = "pyttsx3"
+DEFAULT_WPM = 115  # PRACTICE-NOTES: 100-120 words per minute; templates slow ~10% after the opening
+SILENCE_DB = -50.0  # below this a clip's edges count as silence and are trimmed
+EDGE_PAD = 0.02  # seconds of the engine's own silence kept at each edge
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Mono float32 samples in [-1, 1] at `sample_rate`."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Line:
+    """One thing to say: the text and its rate in words per minute."""
+
+    text: str
+    wpm: int
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str
+    name: str
+    languages: tuple[str, ...] = ()
+    gender: str = ""
+
+
+class Engine(Protocol):
+    """A speech engine backend."""
+
+    name: str
+
+    def identity(self, voice: str | None) -> dict[str, str]:
+        """Everything about the engine and voice that changes its output (for the cache key)."""
+
+    def synthesize(
+        self, lines: list[Line], voice: str | None, folder: Path, done: Callable[[int], None]
+    ) -> list[Path]:
+        """Write one audio file per line into `folder`; call done(n) as lines finish."""
+
+    def voices(self) -> list[VoiceInfo]:
+        """The voices this engine can use here."""
+
+
+_ENGINES: dict[str, Callable[[], Engine]] = {}
+
+
+def register_engine(name: str, factory: Callable[[], Engine]) -> None:
+    """Make an engine available by name."""
+    _ENGINES[name] = factory
+
+
+def _load_entry_points() -> None:
+    if _ENGINES:
+        return
+    for entry in metadata.entry_points(group="guided_audio.engines"):
+        try:
+            register_engine(entry.name, entry.load())
+        except Exception as exc:  # a broken plugin must not stop the tool
+            log.warning("speech engine '%s' could not be loaded: %s", entry.name, exc)
+    if DEFAULT_ENGINE not in _ENGINES:  # running from a source tree without entry points
+        from guided_audio.engines.pyttsx3_engine import Pyttsx3Engine
+
+        register_engine(DEFAULT_ENGINE, Pyttsx3Engine)
+
+
+def engine_names() -> list[str]:
+    """Registered engine names."""
+    _load_entry_points()
+    return sorted(_ENGINES)
+
+
+def get_engine(name: str) -> Engine:
+    """An engine instance by name."""
+    _load_entry_points()
+    if name not in _ENGINES:
+        raise ParameterError(f"--voice: unknown speech engine '{name}' (available: {', '.join(engine_names())})")
+    return _ENGINES[name]()
+
+
+def split_voice(spec: str | None) -> tuple[str, str | None]:
+    """'ENGINE:VOICE', 'VOICE' or None -> (engine name, voice or None)."""
+    if spec:
+        prefix, sep, rest = spec.partition(":")
+        if sep and prefix in engine_names():
+            return prefix, rest or None
+    return DEFAULT_ENGINE, spec or None
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """Where clips are cached: $GUIDED_AUDIO_CACHE, else the user's cache folder."""
+    if os.environ.get("GUIDED_AUDIO_CACHE"):
+        return Path(os.environ["GUIDED_AUDIO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "guided_audio"
+
+
+class ClipCache:
+    """Engine output stored under a hash of everything that shapes it."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder / "speech"
+
+    def key(self, identity: dict[str, str], line: Line) -> str:
+        blob = json.dumps({"engine": identity, "text": line.text, "wpm": line.wpm}, sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> Clip | None:
+        path = self.path(key)
+        try:
+            with np.load(path) as data:
+                return Clip(data["samples"].astype(np.float32), int(data["rate"]))
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def put(self, key: str, clip: Clip) -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, samples=clip.samples, rate=np.int64(clip.sample_rate))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# -- synthesis -----------------------------------------------------------------------------
+
+
+@dataclass
+class SpeechReport:
+    synthesized: int = 0
+    cached: int = 0
+
+
+def synthesize(
+    lines: Iterable[Line],
+    *,
+    voice: str | None,
+    sample_rate: int,
+    cache_dir: Path,
+    progress: Callable[[int], None] = lambda n: None,
+    report: SpeechReport | None = None,
+) -> dict[Line, Clip]:
+    """A clip at `sample_rate` for every distinct line; only cache misses reach the engine."""
+    engine_name, voice_id = split_voice(voice)
+    engine = get_engine(engine_name)
+    identity = engine.identity(voice_id)
+    cache = ClipCache(cache_dir)
+    unique = list(dict.fromkeys(lines))
+    raw: dict[Line, Clip] = {}
+    missing: list[Line] = []
+    for line in unique:
+        clip = cache.get(cache.key(identity, line))
+        if clip is None:
+            missing.append(line)
+        else:
+            raw[line] = clip
+            progress(1)
+    if missing:
+        with tempfile.TemporaryDirectory(prefix="guided-audio-speech-") as tmp:
+            paths = engine.synthesize(missing, voice_id, Path(tmp), progress)
+            for line, path in zip(missing, paths):
+                clip = _checked(_read_clip(path), line)
+                cache.put(cache.key(identity, line), clip)
+                raw[line] = clip
+    if report is not None:
+        report.synthesized += len(missing)
+        report.cached += len(unique) - len(missing)
+    return {line: _prepared(raw[line], sample_rate) for line in unique}
+
+
+def _read_clip(path: Path) -> Clip:
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() == 2:
+                data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+                data = data.reshape(-1, wav.getnchannels()).mean(axis=1)
+                return Clip((data / 32768.0).astype(np.float32), wav.getframerate())
+    except (wave.Error, EOFError, OSError):
+        pass
+    from guided_audio.ffmpeg import decode_audio  # AIFF from macOS, or anything else
+
+    if not path.is_file():
+        return Clip(np.zeros(0, np.float32), 22050)
+    return Clip(decode_audio(str(path), sample_rate=22050, channels=1)[:, 0], 22050)
+
+
+def _checked(clip: Clip, line: Line) -> Clip:
+    """Refuse silence: a line the engine could not speak is an error, never a quiet gap."""
+    words = max(1, len(line.text.split()))
+    loud = np.abs(clip.samples) > 10 ** (SILENCE_DB / 20)
+    shortest = min(0.15, 0.05 * words)
+    if clip.seconds < shortest or loud.sum() < shortest * clip.sample_rate * 0.2:
+        raise EngineError(
+            f"the speech engine produced no audible speech for {line.text!r} "
+            "(check the voice with 'guided-audio voices' and that eSpeak NG works)"
+        )
+    longest = 10.0 + words * 60.0 / max(line.wpm, 1) * 4
+    if clip.seconds > longest:
+        raise EngineError(f"the speech engine produced {clip.seconds:.0f} s of audio for {line.text!r}; expected far less")
+    return clip
+
+
+def _prepared(clip: Clip, sample_rate: int) -> Clip:
+    """Trim the engine's silent edges and resample to the session rate."""
+    loud = np.flatnonzero(np.abs(clip.samples) > 10 ** (SILENCE_DB / 20))
+    pad = int(EDGE_PAD * clip.sample_rate)
+    samples = clip.samples[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
+    if clip.sample_rate != sample_rate:
+        g = np.gcd(clip.sample_rate, sample_rate)
+        samples = resample_poly(samples, sample_rate // g, clip.sample_rate // g)
+    return Clip(np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate)
+
+
+def estimate_samples(text: str, wpm: int, sample_rate: int) -> int:
+    """A rough length for planning without synthesis (used by `guided-audio script`)."""
+    words = max(1, len(text.split()))
+    pauses = text.count(",") * 0.15 + text.count(".") * 0.3
+    return int((words * 60.0 / wpm + pauses) * sample_rate)

@@ -1,0 +1,228 @@
+"""The timeline: every event of a session placed at an exact sample position.
+
+Positions are integers in samples. Breath cycles are placed from exact rational
+arithmetic (cycle k of a block starts at block start + k x period), so a long
+session does not drift however many cycles it has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+from guided_audio import markup
+
+SpeechLength = Callable[[str, int], int]  # (text, words per minute) -> samples
+CueLength = Callable[[str], int]  # cue name -> samples of the whole sound
+CUE_WAIT_CAP = 4.0  # seconds the script waits after a cue by default
+TAIL = 3.0  # seconds after the last sound, for ring-outs and the bed's fade-out
+WORD_MARGIN = 0.15  # seconds a word spoken at a phase start leaves before the next phase
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happens in the session, from `start` to `end` samples."""
+
+    kind: str  # speech | cue | phase | silence | section | ambient
+    start: int
+    end: int
+    text: str = ""  # speech text or section title
+    name: str = ""  # cue name, breath phase, ambient bed
+    rate: int = 0  # words per minute of speech
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A session's events, sorted by start, and its total length."""
+
+    sample_rate: int
+    length: int
+    events: tuple[Event, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return self.length / self.sample_rate
+
+    def of_kind(self, kind: str) -> list[Event]:
+        """The events of one kind, in order."""
+        return [e for e in self.events if e.kind == kind]
+
+
+def plan(
+    script: markup.Script,
+    *,
+    base_wpm: int,
+    speech_length: SpeechLength,
+    cue_length: CueLength,
+    sample_rate: int,
+    target_seconds: float | None = None,
+) -> Timeline:
+    """Place every item of `script`; fill items share the time left to reach `target_seconds`."""
+    layout = _Layout(script, base_wpm, speech_length, cue_length, sample_rate)
+    fill_samples = 0
+    if target_seconds is not None and layout.fill_weight() > 0:
+        fixed = layout.run(fill_samples=0, placing=False)
+        fill_samples = max(0, round(target_seconds * sample_rate) - fixed)
+    layout.run(fill_samples=fill_samples, placing=True)
+    return layout.timeline()
+
+
+class _Layout:
+    def __init__(self, script, base_wpm, speech_length, cue_length, sample_rate):
+        self.script = script
+        self.base_wpm = base_wpm
+        self.speech_length = speech_length
+        self.cue_length = cue_length
+        self.sr = sample_rate
+
+    def fill_weight(self) -> float:
+        return sum(
+            item.length.fill
+            for item in self.script.items
+            if isinstance(item, (markup.Pause, markup.Breathe)) and item.length is not None
+        )
+
+    def samples(self, seconds: float | Fraction) -> int:
+        return round(Fraction(str(seconds)) * self.sr) if isinstance(seconds, float) else round(seconds * self.sr)
+
+    def run(self, *, fill_samples: int, placing: bool) -> int:
+        """Lay out the script; return the total length in samples."""
+        self.events: list[Event] = []
+        self.warnings: list[str] = []
+        self.cursor = 0
+        self.pending = 0  # the automatic gap after the last spoken line, not yet spent
+        self.fill_left = fill_samples
+        self.weight_left = self.fill_weight()
+        self.last_end = 0
+        self.placing = placing
+        for item in self.script.items:
+            getattr(self, "place_" + type(item).__name__.lower())(item)
+        end = max(self.cursor + self.pending, self.last_end) + self.samples(TAIL)
+        self.length = end
+        self.close_sections()
+        return end
+
+    def timeline(self) -> Timeline:
+        order = {"section": 0, "ambient": 1, "phase": 2, "silence": 3, "cue": 4, "speech": 5}
+        events = sorted(self.events, key=lambda e: (e.start, order[e.kind], e.end))
+        return Timeline(self.sr, self.length, tuple(events), tuple(dict.fromkeys(self.warnings)))
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+        self.last_end = max(self.last_end, event.end)
+
+    def flush(self) -> None:
+        self.cursor += self.pending
+        self.pending = 0
+
+    def share(self, weight: float) -> int:
+        """This fill item's share of the fill time left."""
+        if self.weight_left <= 0:
+            return 0
+        share = round(self.fill_left * weight / self.weight_left)
+        self.weight_left -= weight
+        return share
+
+    def spend_fill(self, used: int) -> None:
+        self.fill_left = max(0, self.fill_left - used)
+
+    # -- items ------------------------------------------------------------------------
+
+    def place_speech(self, item: markup.Speech) -> None:
+        self.flush()
+        wpm = item.rate.resolve(self.base_wpm)
+        length = self.speech_length(item.text, wpm)
+        self.add(Event("speech", self.cursor, self.cursor + length, text=item.text, rate=wpm))
+        self.cursor += length
+        self.pending = self.samples(item.gap)
+
+    def place_pause(self, item: markup.Pause) -> None:
+        self.pending = 0  # an explicit pause replaces the automatic gap
+        if item.length.fill:
+            length = self.share(item.length.fill)
+            self.spend_fill(length)
+        else:
+            length = self.samples(item.length.seconds)
+        if item.silence:
+            self.add(Event("silence", self.cursor, self.cursor + length))
+        self.cursor += length
+
+    def place_section(self, item: markup.Section) -> None:
+        self.flush()
+        self.add(Event("section", self.cursor, self.cursor, text=item.title))
+
+    def place_ambient(self, item: markup.Ambient) -> None:
+        self.add(Event("ambient", self.cursor + self.pending, self.cursor + self.pending, name=item.name or "none"))
+
+    def place_cue(self, item: markup.Cue) -> None:
+        self.flush()
+        length = self.cue_length(item.name)
+        wait = self.samples(item.wait) if item.wait is not None else min(length, self.samples(CUE_WAIT_CAP))
+        self.add(Event("cue", self.cursor, self.cursor + length, name=item.name))
+        self.cursor += wait
+
+    def place_breathe(self, item: markup.Breathe) -> None:
+        self.flush()
+        period = sum((Fraction(str(s)) for _, s in item.phases), Fraction(0))
+        period_samples = period * self.sr
+        if item.cycles is not None:
+            cycles = item.cycles
+        elif item.length is not None and item.length.fill:
+            share = self.share(item.length.fill)
+            cycles = math.floor(share / period_samples)
+            if not self.placing:  # measuring the fixed part: fill blocks take no time yet
+                return
+            if cycles < 1:
+                self.warnings.append(
+                    f"line {item.line}: the target length leaves no room for this breathing block; "
+                    "it runs for one cycle and the session is longer than asked"
+                )
+            cycles = max(1, cycles)
+            self.spend_fill(round(cycles * period_samples))
+        else:
+            cycles = max(1, math.floor(Fraction(str(item.length.seconds)) / period))
+        start = self.cursor
+        if self.placing:
+            self.place_cycles(item, start, cycles, period)
+        self.cursor = start + round(cycles * period_samples)
+
+    def place_cycles(self, item: markup.Breathe, start: int, cycles: int, period: Fraction) -> None:
+        offsets = []
+        at = Fraction(0)
+        for phase, seconds in item.phases:
+            offsets.append((phase, at, at + Fraction(str(seconds))))
+            at += Fraction(str(seconds))
+        wpm = item.rate.resolve(self.base_wpm)
+        words = {p: (w, self.speech_length(w, wpm)) for p, w in item.words.items()}
+        for phase, word_and_length in list(words.items()):
+            seconds = dict(item.phases)[phase]
+            room = self.samples(Fraction(str(seconds)) - Fraction(str(WORD_MARGIN)))
+            if word_and_length[1] > room:
+                self.warnings.append(
+                    f"line {item.line}: '{word_and_length[0]}' takes "
+                    f"{word_and_length[1] / self.sr:.2f} s, longer than the {seconds:g} s "
+                    f"{markup.PHASE_NAMES[phase]} phase; it is not spoken (shorten the word or "
+                    "lengthen the phase)"
+                )
+                del words[phase]
+        say_cycles = item.say_cycles if item.say_cycles is not None else cycles
+        for k in range(cycles):
+            for phase, begin, finish in offsets:
+                a = start + round((k * period + begin) * self.sr)
+                b = start + round((k * period + finish) * self.sr)
+                self.add(Event("phase", a, b, name=markup.PHASE_NAMES[phase]))
+                if item.cue and phase in ("in", "out"):
+                    self.add(Event("cue", a, a + self.cue_length(item.cue), name=item.cue))
+                if phase in words and k < say_cycles:
+                    word, length = words[phase]
+                    self.add(Event("speech", a, a + length, text=word, rate=wpm))
+
+    def close_sections(self) -> None:
+        sections = [i for i, e in enumerate(self.events) if e.kind == "section"]
+        for n, index in enumerate(sections):
+            nxt = self.events[sections[n + 1]].start if n + 1 < len(sections) else self.length
+            event = self.events[index]
+            self.events[index] = Event("section", event.start, nxt, text=event.text)
