@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from queue import Full, Queue
+from typing import IO, Callable, Iterable
 
 import numpy as np
 
@@ -80,17 +82,27 @@ def encode(
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
         assert proc.stdin is not None
+        # A writer thread feeds ffmpeg while this thread mixes the next blocks: numpy
+        # releases the GIL, so mixing and encoding run on two cores at once.
+        queue: Queue[bytes | None] = Queue(maxsize=8)
+        writer = threading.Thread(target=_feed, args=(queue, proc.stdin), daemon=True)
+        writer.start()
         try:
             for _, block in blocks:
-                proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+                if not _put(queue, np.ascontiguousarray(block, dtype="<f4").tobytes(), writer):
+                    break  # ffmpeg stopped early
                 progress(len(block))
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
         except BaseException:
             proc.kill()
-            proc.wait()
             raise
+        finally:
+            _put(queue, None, writer)
+            writer.join()
+            if not proc.stdin.closed:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
         status = proc.wait()
         if status != 0:
             errors.seek(0)
@@ -100,3 +112,23 @@ def encode(
                 f"check that {ffmpeg_exe()} works and has the {fmt.codec_args[1]} encoder"
             )
 
+
+def _feed(queue: "Queue[bytes | None]", pipe: IO[bytes]) -> None:
+    """Write queued chunks into ffmpeg's stdin until the end marker; stop early if ffmpeg quits."""
+    try:
+        while (chunk := queue.get()) is not None:
+            pipe.write(chunk)
+        pipe.close()
+    except (BrokenPipeError, ValueError):
+        pass  # ffmpeg stopped: its exit status says why; the producer sees this thread end
+
+
+def _put(queue: "Queue[bytes | None]", item: bytes | None, writer: threading.Thread) -> bool:
+    """Queue an item for the writer; False if the writer has stopped."""
+    while writer.is_alive():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False

@@ -8,6 +8,7 @@ fades at the start, the end and where the bed changes.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -18,6 +19,7 @@ from guided_audio.timeline import Event, Timeline
 
 CHANNELS = 2
 BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
+STEP = 16  # samples between computed points of the bed's gain curve
 
 
 def db(value: float) -> float:
@@ -93,9 +95,21 @@ class Mix:
         return out
 
     def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
-        """The whole mix in consecutive blocks: (start sample, samples)."""
-        for start in range(0, self.length, size):
-            yield start, self.render(start, min(self.length, start + size))
+        """The whole mix in consecutive blocks: (start sample, samples).
+
+        The next block is mixed on a worker thread while the caller uses this one
+        (numpy releases the GIL), so a consumer such as the meter or the encoder
+        runs beside the mixing on a second core.
+        """
+        starts = range(0, self.length, size)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = [pool.submit(self.render, a, min(self.length, a + size)) for a in starts[:2]]
+            for n, start in enumerate(starts):
+                block = ahead.pop(0).result()
+                if n + 2 < len(starts):
+                    nxt = starts[n + 2]
+                    ahead.append(pool.submit(self.render, nxt, min(self.length, nxt + size)))
+                yield start, block
 
     # -- the bed --------------------------------------------------------------------------
 
@@ -115,43 +129,53 @@ class Mix:
         return segments
 
     def _add_bed(self, out: np.ndarray, start: int, stop: int) -> None:
-        if not self.beds:
-            return
-        t = np.arange(start, stop, dtype=np.int64)
-        gain = self._bed_gain(t)
+        # Gains are computed every STEP samples: ramps of a second or so have no audible steps.
+        grid = np.arange(start, stop + STEP, STEP, dtype=np.float64)
+        duck = self._bed_gain(grid)
         for seg in self.beds:
-            if seg.end <= start or seg.start >= stop:
-                continue
             a, b = max(start, seg.start), min(stop, seg.end)
-            idx = (np.arange(a, b, dtype=np.int64) - seg.start) % len(seg.sound)
-            x = np.arange(a, b, dtype=np.float64)
-            fade = np.minimum(
-                np.clip((x - seg.start) / max(seg.fade_in, 1), 0, 1),
-                np.clip((seg.end - x) / max(seg.fade_out, 1), 0, 1),
-            )
-            fade = np.sin(fade * np.pi / 2)  # equal-power curves: crossfades keep their level
-            out[a - start : b - start] += seg.sound[idx] * (fade * gain[a - start : b - start])[:, None].astype(np.float32)
+            if a >= b:
+                continue
+            envelope = duck * _fade(grid, seg)
+            gain = np.repeat(envelope.astype(np.float32), STEP)[a - start : b - start]
+            out[a - start : b - start] += _looped(seg.sound, a - seg.start, b - a) * gain[:, None]
 
-    def _duck_regions(self, speech: list[Event]) -> np.ndarray:
-        """Speech spans merged across short gaps: (start, end) rows in samples."""
-        bridge = int(self.levels.duck_bridge * self.sr)
+    def _duck_regions(self, speech: list[Event]) -> tuple[np.ndarray, np.ndarray]:
+        """Ducking depth (0..1) as breakpoints: speech spans merged across short gaps, with ramps."""
+        lv, sr = self.levels, self.sr
+        down, up = int(lv.duck_down * sr), int(lv.duck_up * sr)
+        bridge = max(int(lv.duck_bridge * sr), down + up)  # ramps never overlap
         regions: list[list[int]] = []
         for e in speech:
             if regions and e.start - regions[-1][1] < bridge:
                 regions[-1][1] = max(regions[-1][1], e.end)
             else:
                 regions.append([e.start, e.end])
-        return np.array(regions, dtype=np.int64).reshape(-1, 2)
+        xs = [x for s, e in regions for x in (s - down, s, e, e + up)]
+        ys = [y for _ in regions for y in (0.0, 1.0, 1.0, 0.0)]
+        return np.array(xs, dtype=np.float64), np.array(ys)
 
     def _bed_gain(self, t: np.ndarray) -> np.ndarray:
-        """Linear bed gain at samples `t`: base level, lowered around speech."""
-        lv, sr = self.levels, self.sr
-        down, up = lv.duck_down * sr, lv.duck_up * sr
-        depth = np.zeros(len(t))
-        lo, hi = t[0], t[-1]
-        near = (self.ducks[:, 0] - down <= hi) & (self.ducks[:, 1] + up >= lo) if len(self.ducks) else []
-        for s, e in self.ducks[near]:
-            ramp = np.minimum(np.clip((t - (s - down)) / down, 0, 1), np.clip(((e + up) - t) / up, 0, 1))
-            np.maximum(depth, ramp, out=depth)
-        # the ramps move in dB, so the change sounds even
-        return db(lv.bed) * 10 ** (-lv.duck * depth / 20)
+        """Linear bed gain at samples `t`: base level, lowered in dB around speech."""
+        xs, ys = self.ducks
+        depth = np.interp(t, xs, ys) if len(xs) else np.zeros(len(t))
+        return db(self.levels.bed) * 10 ** (-self.levels.duck * depth / 20)
+
+
+def _fade(t: np.ndarray, seg: BedSegment) -> np.ndarray:
+    """A segment's fade-in and fade-out at samples `t`, on equal-power curves."""
+    ramp = np.minimum((t - seg.start) / max(seg.fade_in, 1), (seg.end - t) / max(seg.fade_out, 1))
+    return np.sin(np.clip(ramp, 0.0, 1.0) * (np.pi / 2))
+
+
+def _looped(sound: np.ndarray, offset: int, frames: int) -> np.ndarray:
+    """`frames` samples of a loop starting `offset` samples into it."""
+    offset %= len(sound)
+    if offset + frames <= len(sound):
+        return sound[offset : offset + frames]
+    parts = [sound[offset:]]
+    left = frames - len(parts[0])
+    while left > 0:
+        parts.append(sound[: min(left, len(sound))])
+        left -= len(parts[-1])
+    return np.concatenate(parts)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from guided_audio.errors import EngineError, ParameterError
 
@@ -249,6 +248,8 @@ def _prepared(clip: Clip, sample_rate: int) -> Clip:
     pad = int(EDGE_PAD * clip.sample_rate)
     samples = clip.samples[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
     if clip.sample_rate != sample_rate:
+        from scipy.signal import resample_poly
+
         g = np.gcd(clip.sample_rate, sample_rate)
         samples = resample_poly(samples, sample_rate // g, clip.sample_rate // g)
     return Clip(np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate)
