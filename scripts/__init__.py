@@ -1,0 +1,1 @@
+"""The built-in practice templates (this folder is installed as guided_audio.builtin_scripts)."""

@@ -1,0 +1,1 @@
+"""The built-in sounds (this folder is installed as guided_audio.builtin_sounds)."""

@@ -15,9 +15,10 @@ from typing import Callable
 
 import click
 
-from guided_audio import __version__, encoding, mastering, practices, sounds, speech
+from guided_audio import __version__, encoding, practices, sounds, speech
 from guided_audio.errors import ExitStatus, GuidedAudioError
-from guided_audio.render import SAMPLE_RATE, Progress, RenderRequest, render as render_session
+from guided_audio.mix import Levels
+from guided_audio.render import SAMPLE_RATE, Progress
 from guided_audio.timeline import plan
 
 _debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
@@ -191,6 +192,26 @@ class _Bar(Progress):
             self.bar = None
 
 
+def _levels_option(f):
+    """--duck, --accessible and one gain option per layer, gathered into a Levels."""
+    defaults = Levels()
+    f = click.option("--accessible", is_flag=True,
+                     help="Duck the bed 20 dB under speech, for listeners who find background sound hard.")(f)
+    f = click.option("--duck", type=click.FloatRange(12, 20), default=defaults.duck, show_default=True,
+                     help="dB the ambient bed drops under speech.")(f)
+    for layer in ("guide", "cue", "bed", "voice"):
+        f = click.option(f"--{layer}-level", type=click.FloatRange(-40, 12), default=getattr(defaults, layer),
+                         show_default=True, metavar="DB", help=f"Gain of the {layer} layer in dB.")(f)
+    return f
+
+
+def _levels(options: dict) -> Levels:
+    duck = 20.0 if options.pop("accessible") else options.pop("duck")
+    options.pop("duck", None)
+    gains = {layer: options.pop(f"{layer}_level") for layer in ("voice", "bed", "cue", "guide")}
+    return Levels(duck=duck, **gains)
+
+
 @cli.command()
 @click.argument("practice", metavar="PRACTICE_OR_PATH")
 @_set_option
@@ -198,18 +219,24 @@ class _Bar(Progress):
 @click.option("--voice", metavar="ID", help="Voice to speak with, e.g. 'gmw/en-gb' or 'pyttsx3:ID' (see 'guided-audio voices').")
 @_rate_option
 @click.option("--ambient", metavar="NAME|PATH|none", help="Ambient bed (see 'guided-audio sounds'); default: the practice's.")
+@_levels_option
 @click.option("--format", "fmt", type=click.Choice(list(encoding.FORMATS)), help="Output format (default: from -o, else mp3).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file (default: output/PRACTICE-NmMIN.FORMAT).")
-@click.option("--loudness", type=click.FloatRange(-30, -10), default=mastering.DEFAULT_LUFS, show_default=True,
-              help="Target integrated loudness in LUFS.")
+@click.option("--mono", is_flag=True, help="Write one channel instead of two.")
+@click.option("--loudness", type=click.FloatRange(-30, -10), metavar="LUFS",
+              help="Target integrated loudness (default -16 LUFS, or -19 with --mono).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=speech.default_cache_dir, show_default=False,
               help="Where synthesized speech is cached (default: ~/.cache/guided_audio or $GUIDED_AUDIO_CACHE).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def render(practice, settings, minutes, voice, rate, ambient, fmt, output, loudness, cache_dir, quiet) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+def render(practice, settings, minutes, voice, rate, ambient, fmt, output, mono, loudness, cache_dir, quiet,
+           **level_options) -> None:
     """Render a practice to a tagged audio file with a timeline sidecar (NAME.json)."""
+    from guided_audio.render import RenderRequest, render as render_session
+
     request = RenderRequest(
         practice=practice, settings=_settings(settings), minutes=minutes, voice=voice, rate=rate,
-        ambient=ambient, format=fmt, output=output, loudness=loudness, cache_dir=cache_dir,
+        ambient=ambient, format=fmt, output=output, loudness=loudness, channels=1 if mono else 2,
+        cache_dir=cache_dir, levels=_levels(level_options),
     )
     result = render_session(request, _Bar(enabled=not quiet and sys.stderr.isatty()))
     for warning in result.timeline.warnings:
@@ -217,7 +244,7 @@ def render(practice, settings, minutes, voice, rate, ambient, fmt, output, loudn
     seconds = result.timeline.seconds
     if not quiet:
         click.echo(
-            f"{result.audio} ({int(seconds // 60)}:{int(seconds % 60):02d}, {loudness:g} LUFS; "
+            f"{result.audio} ({int(seconds // 60)}:{int(seconds % 60):02d}, {result.master.target_lufs:g} LUFS; "
             f"{result.speech.synthesized} lines spoken, {result.speech.cached} from cache)", err=True
         )
     click.echo(str(result.audio))

@@ -6,7 +6,7 @@ A line is one of:
     Any other text: one spoken utterance.
     @pause SECONDS | @pause fill[:WEIGHT]
     @silence SECONDS | @silence fill[:WEIGHT]
-    @cue NAME [wait=SECONDS]
+    @cue NAME|none [wait=SECONDS]
     @breathe in=S out=S [top=S] [hold=S] [rest=S] (cycles=N | seconds=S | fill[:W])
              [cue=NAME|none] [guide=on|off] [say_in="..."] [say_top=..] [say_hold=..]
              [say_out=..] [say_rest=..] [say_cycles=N]
@@ -213,7 +213,8 @@ class _Parser:
             raise self.fail("@cue needs a sound name, e.g. '@cue bell'", number)
         options = self.options(args[1:], number, "@cue", {"wait"})
         wait = self.seconds(options["wait"], number, "@cue wait") if "wait" in options else None
-        self.items.append(Cue(args[0], wait, number))
+        if args[0] != "none":  # 'none' lets a template pass a user's "no cue" straight through
+            self.items.append(Cue(args[0], wait, number))
 
     def do_breathe(self, args: list[str], number: int) -> None:
         keys = {*BREATH_PHASES, "cycles", "seconds", "cue", "guide", "say_cycles"}

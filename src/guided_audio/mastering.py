@@ -15,6 +15,7 @@ import numpy as np
 from guided_audio.mix import STEP, Mix
 
 DEFAULT_LUFS = -16.0  # spoken-word stereo target (Apple Podcasts; AES TD1004 range)
+DEFAULT_MONO_LUFS = -19.0  # the same perceived level for mono files
 PEAK_CEILING_DBTP = -2.0  # leaves room for lossy encoders' overshoot under -1 dBTP
 FRAME = 0.01  # seconds per limiter frame
 RELEASE = 0.25  # seconds for the limiter to recover
@@ -114,7 +115,7 @@ def frame_peaks(block: np.ndarray, frame: int, oversample_above: float) -> np.nd
 
 def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK_CEILING_DBTP) -> Master:
     """Measure the mix once and plan the gain and the limiter that bring it to the target."""
-    meter = LoudnessMeter(mix.sr)
+    meter = LoudnessMeter(mix.sr, mix.channels)
     frame = meter.frame
     peaks = []
     for _, block in mix.blocks(size=frame * 256):

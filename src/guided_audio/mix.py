@@ -1,9 +1,10 @@
-"""The mix: speech, cues and the ambient bed summed into float32 stereo, block by block.
+"""The mix: voice, cues, breath guide and ambient bed summed into float32, block by block.
 
 Nothing is mixed by repeated overlays: each block of the session is one float32
-buffer, and every event that touches it is added at its sample position. The bed's
-level is gain automation computed from the known speech positions (ducking), with
-fades at the start, the end and where the bed changes.
+buffer, and every event that touches it is added at its sample position. Levels
+move by gain automation computed from the known speech positions: the bed ducks
+well under speech, cues and the guide a little, so a word at a phase start is
+never masked by its cue. The bed fades in, out, and across changes.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 from guided_audio.speech import Clip, Line
 from guided_audio.timeline import Event, Timeline
 
-CHANNELS = 2
 BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
-STEP = 16  # samples between computed points of the bed's gain curve
+STEP = 16  # samples between computed points of gain curves (ramps last ~1 s: no audible steps)
+GUIDE_HZ = (196.0, 294.0, 392.0)  # the guide tone: G3 with its fifth and octave, soft and low
 
 
 def db(value: float) -> float:
@@ -29,12 +30,14 @@ def db(value: float) -> float:
 
 @dataclass(frozen=True)
 class Levels:
-    """Layer gains in dB and the bed's automation."""
+    """Layer gains in dB, and the automation of the bed."""
 
     voice: float = 0.0
     cue: float = -10.0
-    bed: float = 0.0
+    guide: float = -24.0
+    bed: float = -4.0
     duck: float = 15.0  # dB the bed drops under speech (12-20; 20 for accessibility)
+    cue_duck: float = 6.0  # dB cues and the guide drop under speech
     duck_down: float = 0.4  # seconds the bed takes to go down, ending at the first word
     duck_up: float = 0.9  # seconds it takes to come back after the last word
     duck_bridge: float = 1.2  # gaps shorter than this stay ducked
@@ -65,39 +68,45 @@ class Mix:
         beds: dict[str, np.ndarray],
         first_bed: str | None,
         levels: Levels = Levels(),
+        channels: int = 2,
     ):
         self.timeline = timeline
         self.sr = timeline.sample_rate
         self.length = timeline.length
         self.levels = levels
-        self.sounds: list[tuple[int, np.ndarray, float]] = []  # (start, samples, gain)
-        for event in timeline.events:
-            if event.kind == "speech":
-                mono = clips[Line(event.text, event.rate)].samples
-                self.sounds.append((event.start, mono[:, None], db(levels.voice)))
-            elif event.kind == "cue":
-                self.sounds.append((event.start, cues[event.name], db(levels.cue)))
-        self.starts = np.array([s for s, _, _ in self.sounds], dtype=np.int64)
-        self.ends = np.array([s + len(x) for s, x, _ in self.sounds], dtype=np.int64)
+        self.channels = channels
+        self.voice = _Placed(
+            [(e.start, clips[Line(e.text, e.rate)].samples[:, None]) for e in timeline.of_kind("speech")],
+            db(levels.voice),
+        )
+        self.cues = _Placed([(e.start, cues[e.name]) for e in timeline.of_kind("cue")], db(levels.cue))
+        self.guides = timeline.of_kind("guide")
+        self.guide_starts = np.array([e.start for e in self.guides], dtype=np.int64)
+        self.guide_ends = np.array([e.end for e in self.guides], dtype=np.int64)
         self.beds = self._bed_segments(beds, first_bed)
-        self.ducks = self._duck_regions(timeline.of_kind("speech"))
+        self.ducking = _ducking(timeline.of_kind("speech"), levels, self.sr)
 
     # -- public -------------------------------------------------------------------------
 
     def render(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) of the mix as (frames, 2) float32."""
-        out = np.zeros((stop - start, CHANNELS), dtype=np.float32)
-        self._add_bed(out, start, stop)
-        for i in np.flatnonzero((self.starts < stop) & (self.ends > start)):
-            at, samples, gain = self.sounds[i]
-            a, b = max(start, at), min(stop, at + len(samples))
-            out[a - start : b - start] += samples[a - at : b - at] * np.float32(gain)
+        """Samples [start, stop) of the mix as (frames, channels) float32."""
+        grid = np.arange(start, stop + STEP, STEP, dtype=np.float64)
+        depth = np.interp(grid, *self.ducking) if len(self.ducking[0]) else np.zeros(len(grid))
+        out = np.zeros((stop - start, 2), dtype=np.float32)
+        self._add_bed(out, start, stop, grid, depth)
+        effects = np.zeros((stop - start, 2), dtype=np.float32)
+        self.cues.add(effects, start, stop)
+        self._add_guide(effects, start, stop)
+        out += effects * _steps(10 ** (-self.levels.cue_duck * depth / 20), len(out))[:, None]
+        self.voice.add(out, start, stop)
+        if self.channels == 1:
+            return out.mean(axis=1, keepdims=True)
         return out
 
     def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
         """The whole mix in consecutive blocks: (start sample, samples).
 
-        The next block is mixed on a worker thread while the caller uses this one
+        The next blocks are mixed on a worker thread while the caller uses this one
         (numpy releases the GIL), so a consumer such as the meter or the encoder
         runs beside the mixing on a second core.
         """
@@ -115,7 +124,9 @@ class Mix:
 
     def _bed_segments(self, beds: dict[str, np.ndarray], first: str | None) -> list[BedSegment]:
         lv, sr = self.levels, self.sr
-        changes = [(0, first)] + [(e.start, None if e.name == "none" else e.name) for e in self.timeline.of_kind("ambient")]
+        changes = [(0, first)] + [
+            (e.start, None if e.name == "none" else e.name) for e in self.timeline.of_kind("ambient")
+        ]
         segments = []
         for n, (at, name) in enumerate(changes):
             end = changes[n + 1][0] if n + 1 < len(changes) else self.length
@@ -128,38 +139,71 @@ class Mix:
             segments.append(BedSegment(beds[name], at, stop, fade_in, fade_out))
         return segments
 
-    def _add_bed(self, out: np.ndarray, start: int, stop: int) -> None:
-        # Gains are computed every STEP samples: ramps of a second or so have no audible steps.
-        grid = np.arange(start, stop + STEP, STEP, dtype=np.float64)
-        duck = self._bed_gain(grid)
+    def _add_bed(self, out: np.ndarray, start: int, stop: int, grid: np.ndarray, depth: np.ndarray) -> None:
+        duck = db(self.levels.bed) * 10 ** (-self.levels.duck * depth / 20)  # ramps move in dB
         for seg in self.beds:
             a, b = max(start, seg.start), min(stop, seg.end)
             if a >= b:
                 continue
-            envelope = duck * _fade(grid, seg)
-            gain = np.repeat(envelope.astype(np.float32), STEP)[a - start : b - start]
+            gain = _steps(duck * _fade(grid, seg), stop - start)[a - start : b - start]
             out[a - start : b - start] += _looped(seg.sound, a - seg.start, b - a) * gain[:, None]
 
-    def _duck_regions(self, speech: list[Event]) -> tuple[np.ndarray, np.ndarray]:
-        """Ducking depth (0..1) as breakpoints: speech spans merged across short gaps, with ramps."""
-        lv, sr = self.levels, self.sr
-        down, up = int(lv.duck_down * sr), int(lv.duck_up * sr)
-        bridge = max(int(lv.duck_bridge * sr), down + up)  # ramps never overlap
-        regions: list[list[int]] = []
-        for e in speech:
-            if regions and e.start - regions[-1][1] < bridge:
-                regions[-1][1] = max(regions[-1][1], e.end)
-            else:
-                regions.append([e.start, e.end])
-        xs = [x for s, e in regions for x in (s - down, s, e, e + up)]
-        ys = [y for _ in regions for y in (0.0, 1.0, 1.0, 0.0)]
-        return np.array(xs, dtype=np.float64), np.array(ys)
+    # -- the breath guide -----------------------------------------------------------------
 
-    def _bed_gain(self, t: np.ndarray) -> np.ndarray:
-        """Linear bed gain at samples `t`: base level, lowered in dB around speech."""
-        xs, ys = self.ducks
-        depth = np.interp(t, xs, ys) if len(xs) else np.zeros(len(t))
-        return db(self.levels.bed) * 10 ** (-self.levels.duck * depth / 20)
+    def _add_guide(self, out: np.ndarray, start: int, stop: int) -> None:
+        """A soft chord that swells up through each in-breath and down through each out-breath."""
+        near = np.flatnonzero((self.guide_starts < stop) & (self.guide_ends > start))
+        if not len(near):
+            return
+        gain = db(self.levels.guide)
+        for i in near:
+            e = self.guides[i]
+            a, b = max(start, e.start), min(stop, e.end)
+            t = np.arange(a, b, dtype=np.float64)
+            x = (t - e.start) / max(e.end - e.start, 1)
+            lo, hi = e.levels
+            swell = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
+            seconds = t / self.sr  # phase from the absolute sample: no clicks between phases
+            tone = np.sin(2 * np.pi * GUIDE_HZ[0] * seconds)
+            tone += 0.35 * swell * np.sin(2 * np.pi * GUIDE_HZ[1] * seconds)  # brighter near the top
+            tone += 0.12 * swell * np.sin(2 * np.pi * GUIDE_HZ[2] * seconds)
+            out[a - start : b - start] += (tone * swell * gain).astype(np.float32)[:, None]
+
+
+class _Placed:
+    """Sounds placed at sample positions, added into any block they touch."""
+
+    def __init__(self, sounds: list[tuple[int, np.ndarray]], gain: float):
+        self.sounds = sounds
+        self.gain = np.float32(gain)
+        self.starts = np.array([s for s, _ in sounds], dtype=np.int64)
+        self.ends = np.array([s + len(x) for s, x in sounds], dtype=np.int64)
+
+    def add(self, out: np.ndarray, start: int, stop: int) -> None:
+        for i in np.flatnonzero((self.starts < stop) & (self.ends > start)):
+            at, samples = self.sounds[i]
+            a, b = max(start, at), min(stop, at + len(samples))
+            out[a - start : b - start] += samples[a - at : b - at] * self.gain
+
+
+def _ducking(speech: list[Event], levels: Levels, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ducking depth (0..1) as breakpoints: speech spans merged across short gaps, with ramps."""
+    down, up = int(levels.duck_down * sr), int(levels.duck_up * sr)
+    bridge = max(int(levels.duck_bridge * sr), down + up)  # ramps never overlap
+    regions: list[list[int]] = []
+    for e in speech:
+        if regions and e.start - regions[-1][1] < bridge:
+            regions[-1][1] = max(regions[-1][1], e.end)
+        else:
+            regions.append([e.start, e.end])
+    xs = [x for s, e in regions for x in (s - down, s, e, e + up)]
+    ys = [y for _ in regions for y in (0.0, 1.0, 1.0, 0.0)]
+    return np.array(xs, dtype=np.float64), np.array(ys)
+
+
+def _steps(points: np.ndarray, frames: int) -> np.ndarray:
+    """A gain curve given every STEP samples, held across each step, as float32 per sample."""
+    return np.repeat(points.astype(np.float32), STEP)[:frames]
 
 
 def _fade(t: np.ndarray, seg: BedSegment) -> np.ndarray:

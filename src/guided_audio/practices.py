@@ -180,7 +180,7 @@ def _template_line(exc: BaseException) -> int | None:
 def builtin_dir() -> Path:
     """The folder of the built-in practice templates."""
     try:
-        folder = Path(str(resources.files("guided_audio.scripts")))
+        folder = Path(str(resources.files("guided_audio.builtin_scripts")))
         if folder.is_dir():
             return folder
     except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install

@@ -20,7 +20,6 @@ from guided_audio.mix import Levels, Mix
 from guided_audio.timeline import Timeline, plan
 
 SAMPLE_RATE = 44100
-CHANNELS = 2
 
 
 class Progress:
@@ -45,7 +44,8 @@ class RenderRequest:
     ambient: str | None = None  # None: the practice's default; "none": no bed
     format: str | None = None
     output: Path | None = None
-    loudness: float = mastering.DEFAULT_LUFS
+    loudness: float | None = None  # None: -16 LUFS for stereo, -19 for mono
+    channels: int = 2
     cache_dir: Path = field(default_factory=speech.default_cache_dir)
     levels: Levels = Levels()
 
@@ -76,18 +76,19 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
         sample_rate=SAMPLE_RATE,
         target_seconds=values["minutes"] * 60,
     )
-    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels)
-    master = mastering.plan(mix, request.loudness)
+    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels)
+    master = mastering.plan(mix, target_loudness(request))
     metadata = describe(practice, values, request, first_bed)
     sidecar_path = audio_path.with_suffix(".json")
     info = {"practice": practice.name, "title": practice.title, "file": audio_path.name,
             "format": fmt.name, "settings": _jsonable(values), "voice": request.voice or "default",
             "rate": request.rate, "ambient": first_bed or "none",
-            "loudness": {"target_lufs": request.loudness, "gain_db": round(master.gain_db, 2)}}
+            "channels": request.channels,
+            "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
     with Publisher(audio_path, sidecar_path) as publish:
         update = progress.stage("Mixing and encoding", timeline.length)
         blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
-        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=CHANNELS, fmt=fmt,
+        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=request.channels, fmt=fmt,
                         path=publish.temp(audio_path), progress=update)
         tags.write(publish.temp(audio_path), fmt.container, metadata)
         sidecars.write_text(publish.temp(sidecar_path), sidecars.timeline_json(timeline, info))
@@ -96,6 +97,13 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
 
 
 # -- stages that need a little more than one line ----------------------------------------
+
+
+def target_loudness(request: RenderRequest) -> float:
+    """The loudness to master to: the request's, else the spoken-word default for its channels."""
+    if request.loudness is not None:
+        return request.loudness
+    return mastering.DEFAULT_LUFS if request.channels == 2 else mastering.DEFAULT_MONO_LUFS
 
 
 def output_path(request: RenderRequest, practice: practices.Practice) -> tuple[encoding.Format, Path]:
@@ -169,7 +177,8 @@ def describe(practice: practices.Practice, values: dict, request: RenderRequest,
         album="Guided practices",
         genre="Meditation",
         comment=(f"{practice.name}: {settings}; voice={request.voice or 'default'}; "
-                 f"rate={request.rate} wpm; ambient={bed or 'none'}; guided_audio {__version__}"),
+                 f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
+                 f"guided_audio {__version__}"),
         date=datetime.date.today().isoformat(),
     )
 

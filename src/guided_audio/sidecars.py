@@ -21,6 +21,8 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
             row["name"] = e.name
         if e.kind == "speech":
             row["rate"] = e.rate
+        if e.kind == "guide":
+            row["levels"] = list(e.levels)
         return row
 
     doc = {

@@ -27,7 +27,7 @@ class SoundInfo:
 def library_dir() -> Path:
     """The folder of the built-in sounds."""
     try:
-        folder = Path(str(resources.files("guided_audio.sounds")))
+        folder = Path(str(resources.files("guided_audio.builtin_sounds")))
         if folder.is_dir():
             return folder
     except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install

@@ -25,12 +25,13 @@ WORD_MARGIN = 0.15  # seconds a word spoken at a phase start leaves before the n
 class Event:
     """One thing that happens in the session, from `start` to `end` samples."""
 
-    kind: str  # speech | cue | phase | silence | section | ambient
+    kind: str  # speech | cue | phase | guide | silence | section | ambient
     start: int
     end: int
     text: str = ""  # speech text or section title
     name: str = ""  # cue name, breath phase, ambient bed
     rate: int = 0  # words per minute of speech
+    levels: tuple[float, float] = (0.0, 0.0)  # a guide's swell from and to (0..1)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class _Layout:
         return end
 
     def timeline(self) -> Timeline:
-        order = {"section": 0, "ambient": 1, "phase": 2, "silence": 3, "cue": 4, "speech": 5}
+        order = {"section": 0, "ambient": 1, "phase": 2, "guide": 3, "silence": 4, "cue": 5, "speech": 6}
         events = sorted(self.events, key=lambda e: (e.start, order[e.kind], e.end))
         return Timeline(self.sr, self.length, tuple(events), tuple(dict.fromkeys(self.warnings)))
 
@@ -209,11 +210,14 @@ class _Layout:
                 )
                 del words[phase]
         say_cycles = item.say_cycles if item.say_cycles is not None else cycles
+        swells = _swells([p for p, _ in item.phases]) if item.guide else {}
         for k in range(cycles):
             for phase, begin, finish in offsets:
                 a = start + round((k * period + begin) * self.sr)
                 b = start + round((k * period + finish) * self.sr)
                 self.add(Event("phase", a, b, name=markup.PHASE_NAMES[phase]))
+                if phase in swells:
+                    self.add(Event("guide", a, b, name=markup.PHASE_NAMES[phase], levels=swells[phase]))
                 if item.cue and phase in ("in", "out"):
                     self.add(Event("cue", a, a + self.cue_length(item.cue), name=item.cue))
                 if phase in words and k < say_cycles:
@@ -226,3 +230,12 @@ class _Layout:
             nxt = self.events[sections[n + 1]].start if n + 1 < len(sections) else self.length
             event = self.events[index]
             self.events[index] = Event("section", event.start, nxt, text=event.text)
+
+
+def _swells(phases: list[str]) -> dict[str, tuple[float, float]]:
+    """The breath guide's level from and to in each phase: up on the in-breath, down on the out."""
+    top = 0.8 if "top" in phases else 1.0  # a top-up inhale rises the rest of the way
+    swells = {"in": (0.0, top), "top": (top, 1.0), "out": (1.0, 0.0)}
+    if "hold" in phases:
+        swells["hold"] = (1.0, 1.0)
+    return {p: swells[p] for p in phases if p in swells}  # no guide sound in a rest
