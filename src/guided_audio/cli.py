@@ -19,6 +19,7 @@ from guided_audio import __version__, encoding, practices, sounds, speech
 from guided_audio.errors import ExitStatus, GuidedAudioError
 from guided_audio.mix import Levels
 from guided_audio.render import SAMPLE_RATE, Progress
+from guided_audio.sidecars import ALL as SIDECARS
 from guided_audio.timeline import plan
 
 _debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
@@ -227,16 +228,27 @@ def _levels(options: dict) -> Levels:
               help="Target integrated loudness (default -16 LUFS, or -19 with --mono).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=speech.default_cache_dir, show_default=False,
               help="Where synthesized speech is cached (default: ~/.cache/guided_audio or $GUIDED_AUDIO_CACHE).")
+@click.option("--sidecars", "sidecar_list", default=",".join(SIDECARS), show_default=True, metavar="LIST",
+              help="Sidecar files to write beside the audio, from: " + ", ".join(SIDECARS) + ".")
+@click.option("--no-sidecars", is_flag=True, help="Write no sidecar files.")
+@click.option("--title", help="Title tag (default: the practice's title).")
+@click.option("--artist", help="Artist tag, e.g. the therapist's name (default: guided_audio).")
+@click.option("--album", help="Album tag (default: Guided practices).")
+@click.option("--track", metavar="N/M", help="Track number within a set, e.g. 2/5.")
+@click.option("--cover", type=click.Path(path_type=Path, dir_okay=False), metavar="IMAGE",
+              help="Cover art (PNG or JPEG) instead of the generated one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-def render(practice, settings, minutes, voice, rate, ambient, fmt, output, mono, loudness, cache_dir, quiet,
-           **level_options) -> None:
-    """Render a practice to a tagged audio file with a timeline sidecar (NAME.json)."""
-    from guided_audio.render import RenderRequest, render as render_session
+def render(practice, settings, minutes, voice, rate, ambient, fmt, output, mono, loudness, cache_dir,
+           sidecar_list, no_sidecars, title, artist, album, track, cover, quiet, **level_options) -> None:
+    """Render a practice to a tagged audio file, with captions, chapters and a timeline beside it."""
+    from guided_audio.render import RenderRequest, TagOverrides, render as render_session
 
     request = RenderRequest(
         practice=practice, settings=_settings(settings), minutes=minutes, voice=voice, rate=rate,
         ambient=ambient, format=fmt, output=output, loudness=loudness, channels=1 if mono else 2,
         cache_dir=cache_dir, levels=_levels(level_options),
+        sidecars=() if no_sidecars else _sidecar_kinds(sidecar_list),
+        tags=TagOverrides(title=title, artist=artist, album=album, track=_track(track), cover=cover),
     )
     result = render_session(request, _Bar(enabled=not quiet and sys.stderr.isatty()))
     for warning in result.timeline.warnings:
@@ -248,4 +260,32 @@ def render(practice, settings, minutes, voice, rate, ambient, fmt, output, mono,
             f"{result.speech.synthesized} lines spoken, {result.speech.cached} from cache)", err=True
         )
     click.echo(str(result.audio))
-    click.echo(str(result.sidecar))
+    for path in result.sidecars.values():
+        click.echo(str(path))
+
+
+def _sidecar_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in SIDECARS]
+    if unknown:
+        raise click.BadParameter(f"unknown sidecar '{unknown[0]}' (choose from {', '.join(SIDECARS)})",
+                                 param_hint="--sidecars")
+    return kinds
+
+
+def _track(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    n, sep, total = text.partition("/")
+    if not (n.isdigit() and total.isdigit() and sep) or not 1 <= int(n) <= int(total):
+        raise click.BadParameter(f"'{text}' is not N/M with 1 <= N <= M", param_hint="--track")
+    return int(n), int(total)
+
+
+@cli.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def inspect_file(file: Path) -> None:
+    """Show the tags, chapters, cover, duration and loudness of any audio file."""
+    from guided_audio.inspection import format_report, inspect
+
+    click.echo(format_report(inspect(file)))

@@ -14,6 +14,7 @@ import numpy as np
 
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
+from guided_audio.tags import ISO639_2, Chapter, ffmetadata
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Format:
     codec_args: tuple[str, ...]
     container: str | None  # the tag writer's key (None: no tags)
     description: str
+    ffmpeg_chapters: bool = False  # chapters go in while encoding (mutagen cannot write them)
 
 
 FORMATS: dict[str, Format] = {}
@@ -42,7 +44,8 @@ for _fmt in (
     Format("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "5"), "vorbis", "Ogg Vorbis quality 5"),
     Format("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000"), "vorbis", "Opus 96 kb/s"),
     Format("flac", ".flac", "flac", ("-c:a", "flac", "-sample_fmt", "s16"), "flac", "FLAC, lossless 16-bit"),
-    Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"), "mp4", "AAC 128 kb/s in MP4"),
+    Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"), "mp4", "AAC 128 kb/s in MP4",
+           ffmpeg_chapters=True),
     Format("wav", ".wav", "wav", ("-c:a", "pcm_s16le",), None, "WAV 16-bit (no tags; an intermediate)"),
 ):
     register_format(_fmt)
@@ -72,13 +75,26 @@ def encode(
     fmt: Format,
     path: Path,
     progress: Callable[[int], None] = lambda n: None,
+    chapters: tuple[Chapter, ...] = (),
+    language: str = "en",
 ) -> None:
     """Stream float32 blocks into ffmpeg, which writes `path` in `fmt`."""
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
         "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
-        *fmt.codec_args, "-f", fmt.muxer, str(path),
     ]
+    with tempfile.TemporaryDirectory(prefix="guided-audio-encode-") as tmp:
+        if fmt.ffmpeg_chapters and chapters:  # MP4 chapters: mutagen cannot write them, ffmpeg can
+            meta = Path(tmp) / "chapters.txt"
+            meta.write_text(ffmetadata(chapters), encoding="utf-8")
+            cmd += ["-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_chapters", "1"]
+        cmd += [*fmt.codec_args, "-metadata:s:a:0", f"language={ISO639_2.get(language, 'und')}",
+                "-f", fmt.muxer, str(path)]
+        _run(cmd, blocks, fmt, progress)
+
+
+def _run(cmd: list[str], blocks: Iterable[tuple[int, np.ndarray]], fmt: Format,
+         progress: Callable[[int], None]) -> None:
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
         assert proc.stdin is not None

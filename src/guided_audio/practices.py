@@ -97,6 +97,7 @@ class Practice:
     title: str
     description: str
     ambient: str
+    language: str
     sources: tuple[str, ...]
     minutes: Param
     params: tuple[Param, ...]
@@ -242,7 +243,7 @@ def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Pra
             raise TemplateError(f"front matter: {where} needs '{key}'", source=path)
         return table[key]
 
-    known = {"title", "description", "ambient", "sources", "minutes", "params", "genre"}
+    known = {"title", "description", "ambient", "language", "sources", "minutes", "params"}
     unknown = sorted(set(meta) - known)
     if unknown:
         raise TemplateError(f"front matter: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})", source=path)
@@ -255,6 +256,7 @@ def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Pra
         title=str(need(meta, "title", "the template")),
         description=str(meta.get("description", "")),
         ambient=str(meta.get("ambient", "warm-room")),
+        language=str(meta.get("language", "en")),
         sources=tuple(str(s) for s in meta.get("sources", ())),
         minutes=minutes,
         params=params,

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from guided_audio import __version__, encoding, markup, mastering, practices, sidecars, sounds, speech, tags
+from guided_audio import __version__, cover, encoding, markup, mastering, practices, sidecars, sounds, speech, tags
 from guided_audio.errors import OutputError, SoundError
 from guided_audio.mix import Levels, Mix
 from guided_audio.timeline import Timeline, plan
@@ -33,6 +33,17 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class TagOverrides:
+    """What the user says a player should show, over the practice's own values."""
+
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    track: tuple[int, int] | None = None
+    cover: Path | None = None
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     """Everything that decides what a render produces."""
 
@@ -48,12 +59,15 @@ class RenderRequest:
     channels: int = 2
     cache_dir: Path = field(default_factory=speech.default_cache_dir)
     levels: Levels = Levels()
+    sidecars: tuple[str, ...] = sidecars.ALL
+    tags: TagOverrides = TagOverrides()
 
 
 @dataclass(frozen=True)
 class RenderResult:
     audio: Path
-    sidecar: Path
+    sidecar: Path | None  # the timeline JSON, unless it was turned off
+    sidecars: dict[str, Path]
     timeline: Timeline
     master: mastering.Master
     speech: speech.SpeechReport
@@ -78,22 +92,20 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     )
     mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels)
     master = mastering.plan(mix, target_loudness(request))
-    metadata = describe(practice, values, request, first_bed)
-    sidecar_path = audio_path.with_suffix(".json")
-    info = {"practice": practice.name, "title": practice.title, "file": audio_path.name,
-            "format": fmt.name, "settings": _jsonable(values), "voice": request.voice or "default",
-            "rate": request.rate, "ambient": first_bed or "none",
-            "channels": request.channels,
-            "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
-    with Publisher(audio_path, sidecar_path) as publish:
+    metadata = describe(practice, values, request, first_bed, timeline)
+    texts = sidecar_texts(request, practice, values, fmt, audio_path, first_bed, timeline, master)
+    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in texts}
+    with Publisher(audio_path, *outputs.values()) as publish:
         update = progress.stage("Mixing and encoding", timeline.length)
         blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
         encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=request.channels, fmt=fmt,
-                        path=publish.temp(audio_path), progress=update)
+                        path=publish.temp(audio_path), progress=update, chapters=metadata.chapters,
+                        language=metadata.language)
         tags.write(publish.temp(audio_path), fmt.container, metadata)
-        sidecars.write_text(publish.temp(sidecar_path), sidecars.timeline_json(timeline, info))
+        for kind, text in texts.items():
+            sidecars.write_text(publish.temp(outputs[kind]), text)
     progress.done()
-    return RenderResult(audio_path, sidecar_path, timeline, master, report)
+    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report)
 
 
 # -- stages that need a little more than one line ----------------------------------------
@@ -168,19 +180,51 @@ def speak(
     )
 
 
-def describe(practice: practices.Practice, values: dict, request: RenderRequest, bed: str | None) -> tags.Metadata:
-    """The tags a player shows."""
+def describe(
+    practice: practices.Practice, values: dict, request: RenderRequest, bed: str | None, timeline: Timeline
+) -> tags.Metadata:
+    """The tags a player shows: names, settings, chapters, the transcript and the cover."""
     settings = "; ".join(f"{k}={v}" for k, v in values.items() if k != "seconds" and v != "")
+    over = request.tags
+    title = over.title or practice.title
+    if over.cover is not None:
+        art, mime = cover.load(over.cover)
+    else:
+        art, mime = cover.generate(title, "guided_audio", practice.name), "image/png"
+    ms = 1000 / timeline.sample_rate
+    chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in timeline.of_kind("section"))
     return tags.Metadata(
-        title=practice.title,
-        artist="guided_audio",
-        album="Guided practices",
+        title=title,
+        artist=over.artist or "guided_audio",
+        album=over.album or "Guided practices",
+        album_artist=over.artist or "guided_audio",
+        track=over.track,
         genre="Meditation",
         comment=(f"{practice.name}: {settings}; voice={request.voice or 'default'}; "
                  f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
                  f"guided_audio {__version__}"),
         date=datetime.date.today().isoformat(),
+        language=practice.language,
+        lyrics=sidecars.transcript(timeline),
+        cover=art,
+        cover_mime=mime,
+        chapters=chapters,
     )
+
+
+def sidecar_texts(request, practice, values, fmt, audio_path, bed, timeline, master) -> dict[str, str]:
+    """The text of every sidecar the request asks for, by kind."""
+    texts: dict[str, str] = {}
+    for kind in request.sidecars:
+        if kind == "json":
+            info = {"practice": practice.name, "title": practice.title, "file": audio_path.name,
+                    "format": fmt.name, "settings": _jsonable(values), "voice": request.voice or "default",
+                    "rate": request.rate, "ambient": bed or "none", "channels": request.channels,
+                    "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
+            texts[kind] = sidecars.timeline_json(timeline, info)
+        else:
+            texts[kind] = sidecars.KINDS[kind][1](timeline, request.tags.title or practice.title)
+    return texts
 
 
 def _jsonable(values: dict) -> dict:

@@ -1,19 +1,35 @@
-"""Sidecars: files written beside the audio (the timeline JSON)."""
+"""Sidecars: files written beside the audio.
+
+    NAME.json           the timeline: every event, in seconds
+    NAME.vtt, NAME.srt  captions, one cue per spoken line or phrase
+    NAME.chapters.json  Podcasting 2.0 chapters
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from guided_audio.timeline import Timeline
+from guided_audio.timeline import Event, Timeline
+
+VTT_LINE, VTT_LINES = 65, 2  # WebVTT: lines of at most 65 characters
+SRT_LINE, SRT_LINES = 32, 2  # SRT convention: at most 2 lines of 32 characters
+
+
+@dataclass(frozen=True)
+class Caption:
+    start: float  # seconds
+    end: float
+    lines: tuple[str, ...]
 
 
 def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
     """The timeline as JSON: duration, sample rate and every event in seconds."""
     sr = timeline.sample_rate
 
-    def event(e) -> dict[str, Any]:
+    def event(e: Event) -> dict[str, Any]:
         row: dict[str, Any] = {"kind": e.kind, "start": round(e.start / sr, 3), "end": round(e.end / sr, 3)}
         if e.kind in ("speech", "section"):
             row["text"] = e.text
@@ -33,6 +49,92 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
         "events": [event(e) for e in timeline.events],
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def captions(timeline: Timeline, width: int, max_lines: int) -> list[Caption]:
+    """Caption cues: each spoken line wrapped to `width`, split into cues of `max_lines` lines.
+
+    A line split over several cues shares its speech time in proportion to the characters
+    of each cue, so cues follow the voice and never overlap.
+    """
+    sr = timeline.sample_rate
+    out: list[Caption] = []
+    for e in timeline.of_kind("speech"):
+        lines = _wrap(e.text, width)
+        groups = [tuple(lines[i : i + max_lines]) for i in range(0, len(lines), max_lines)]
+        total = sum(len(" ".join(g)) for g in groups)
+        at = e.start / sr
+        for group in groups:
+            share = (e.end - e.start) / sr * len(" ".join(group)) / total
+            out.append(Caption(round(at, 3), round(at + share, 3), group))
+            at += share
+    return out
+
+
+def webvtt(timeline: Timeline) -> str:
+    """Captions as WebVTT."""
+    cues = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n" + "\n".join(c.lines)
+            for c in captions(timeline, VTT_LINE, VTT_LINES)]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def srt(timeline: Timeline) -> str:
+    """Captions as SubRip."""
+    cues = [f"{n}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n" + "\n".join(c.lines)
+            for n, c in enumerate(captions(timeline, SRT_LINE, SRT_LINES), start=1)]
+    return "\n\n".join(cues) + "\n"
+
+
+def chapters_json(timeline: Timeline, title: str) -> str:
+    """Podcasting 2.0 chapters (version 1.2.0) from the sections."""
+    sr = timeline.sample_rate
+    chapters = [{"startTime": round(e.start / sr, 3), "endTime": round(e.end / sr, 3), "title": e.text}
+                for e in timeline.of_kind("section")]
+    return json.dumps({"version": "1.2.0", "title": title, "chapters": chapters}, indent=1, ensure_ascii=False) + "\n"
+
+
+def transcript(timeline: Timeline) -> str:
+    """The words of the session, a line each, with section titles as headings."""
+    out: list[str] = []
+    for e in timeline.events:
+        if e.kind == "section":
+            out += ["", f"[{e.text}]"] if out else [f"[{e.text}]"]
+        elif e.kind == "speech":
+            out.append(e.text)
+    return "\n".join(out)
+
+
+# name -> (file suffix, maker(timeline, title))
+KINDS: dict[str, tuple[str, Callable[[Timeline, str], str]]] = {
+    "vtt": (".vtt", lambda t, title: webvtt(t)),
+    "srt": (".srt", lambda t, title: srt(t)),
+    "chapters": (".chapters.json", chapters_json),
+}
+ALL = ("json", "vtt", "srt", "chapters")
+
+
+def path_for(audio: Path, kind: str) -> Path:
+    """Where a sidecar of `kind` goes beside `audio`."""
+    suffix = ".json" if kind == "json" else KINDS[kind][0]
+    return audio.with_name(audio.stem + suffix)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        while len(word) > width:  # a word longer than a line is cut, not lost
+            lines.append(word[:width])
+            word = word[width:]
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{separator}{ms % 1000:03d}"
 
 
 def write_text(path: Path, text: str) -> None:
