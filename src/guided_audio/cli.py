@@ -164,7 +164,7 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
         speech_length=lambda t, wpm: speech.estimate_samples(t, wpm, SAMPLE_RATE),
         cue_length=lambda name: 3 * SAMPLE_RATE,
     )
-    click.echo(text.strip("\n"))
+    click.echo(text.rstrip("\n"))  # unstripped at the top: line numbers match error messages
     seconds = timeline.seconds
     click.echo(f"\n// planned duration: about {int(seconds // 60)}:{int(seconds % 60):02d} "
                f"(speech lengths estimated at {rate} wpm)", err=True)

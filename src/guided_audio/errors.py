@@ -46,6 +46,10 @@ class TemplateError(BadInput):
 class MarkupError(BadInput):
     """The rendered script markup has a line we cannot read."""
 
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}line {self.line} of the rendered script ('guided-audio script' shows it): {self.message}"
+
 
 class ParameterError(BadInput):
     """An option or --set value is unknown, ill-typed or out of range."""

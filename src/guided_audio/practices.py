@@ -7,6 +7,7 @@ that renders to the script markup (see `guided_audio.markup`).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -83,6 +84,8 @@ class Param:
         if self.type == "choice" and value not in self.choices:
             raise ParameterError(f"{where}: {raw!r} is not {self.describe_range()}")
         if self.type in ("int", "float"):
+            if not math.isfinite(value):
+                raise ParameterError(f"{where}: {raw!r} is not a finite number ({self.describe_range()})")
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
                 raise ParameterError(f"{where}: {raw} is out of range ({self.describe_range()})")
         return value
@@ -101,7 +104,8 @@ class Practice:
     sources: tuple[str, ...]
     minutes: Param
     params: tuple[Param, ...]
-    body: str  # front matter blanked out, so Jinja2's line numbers are the file's
+    body: str  # the Jinja2 text after the front matter
+    offset: int  # lines before the body: a body line n is line n + offset of the file
     builtin: bool
 
     def param(self, name: str) -> Param:
@@ -136,15 +140,19 @@ class Practice:
             template = env.from_string(self.body)
             return template.render(**values)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(exc.message or "syntax error", source=self.path, line=exc.lineno) from exc
+            raise TemplateError(exc.message or "syntax error", source=self.path, line=self._line(exc.lineno)) from exc
         except jinja2.TemplateError as exc:
-            raise TemplateError(str(exc), source=self.path, line=_template_line(exc)) from exc
+            raise TemplateError(str(exc), source=self.path, line=self._line(_template_line(exc))) from exc
         except Exception as exc:  # an error inside the template's own expressions
-            raise TemplateError(f"{type(exc).__name__}: {exc}", source=self.path, line=_template_line(exc)) from exc
+            raise TemplateError(f"{type(exc).__name__}: {exc}", source=self.path,
+                                line=self._line(_template_line(exc))) from exc
+
+    def _line(self, body_line: int | None) -> int | None:
+        return body_line + self.offset if body_line else None
 
     def script(self, values: dict[str, Any]) -> markup.Script:
         """Render and parse: the practice's Script for these values."""
-        return markup.parse(self.render_markup(values), source=f"{self.path} (rendered)")
+        return markup.parse(self.render_markup(values), source=str(self.path))
 
 
 def _fmt(value: float | None) -> str:
@@ -217,7 +225,7 @@ def load(name_or_path: str) -> Practice:
 def from_file(path: Path, *, builtin: bool) -> Practice:
     """Read a template file: front matter, parameters and body."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"cannot read template: {exc}", source=path) from exc
     lines = text.splitlines(keepends=True)
@@ -233,11 +241,10 @@ def from_file(path: Path, *, builtin: bool) -> Practice:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) + 1 if match else 1
         raise TemplateError(f"front matter: {exc}", source=path, line=line) from exc
-    body = "\n" * (end + 1) + "".join(lines[end + 1 :])
-    return _practice(path, meta, body, builtin)
+    return _practice(path, meta, "".join(lines[end + 1 :]), end + 1, builtin)
 
 
-def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Practice:
+def _practice(path: Path, meta: dict[str, Any], body: str, offset: int, builtin: bool) -> Practice:
     def need(table: dict[str, Any], key: str, where: str) -> Any:
         if key not in table:
             raise TemplateError(f"front matter: {where} needs '{key}'", source=path)
@@ -248,8 +255,9 @@ def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Pra
     if unknown:
         raise TemplateError(f"front matter: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})", source=path)
     minutes_table = meta.get("minutes", {"default": 5, "min": 1, "max": 90})
-    minutes = _param(path, "minutes", {"type": "float", "help": "Target length in minutes.", **minutes_table}, need)
-    params = tuple(_param(path, name, spec, need) for name, spec in meta.get("params", {}).items())
+    minutes = _param(path, "minutes", {"type": "float", "help": "Target length in minutes.", **minutes_table},
+                     need, table="minutes")
+    params = tuple(_param(path, name, spec, need, table=f"params.{name}") for name, spec in meta.get("params", {}).items())
     return Practice(
         name=path.name[: -len(TEMPLATE_SUFFIX)] if path.name.endswith(TEMPLATE_SUFFIX) else path.stem,
         path=path,
@@ -261,15 +269,16 @@ def _practice(path: Path, meta: dict[str, Any], body: str, builtin: bool) -> Pra
         minutes=minutes,
         params=params,
         body=body,
+        offset=offset,
         builtin=builtin,
     )
 
 
-def _param(path: Path, name: str, spec: Any, need: Any) -> Param:
-    where = f"params.{name}" if name != "minutes" else "minutes"
+def _param(path: Path, name: str, spec: Any, need: Any, table: str) -> Param:
+    where = table
     if not isinstance(spec, dict):
         raise TemplateError(f"front matter: {where} must be a table", source=path)
-    if name != "minutes" and (not _NAME.match(name) or name in RESERVED):
+    if table != "minutes" and (not _NAME.match(name) or name in RESERVED):
         raise TemplateError(f"front matter: '{name}' is not a usable parameter name", source=path)
     kind = need(spec, "type", where)
     if kind not in PARAM_TYPES:

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from guided_audio import __version__, cover, encoding, markup, mastering, practices, sidecars, sounds, speech, tags
-from guided_audio.errors import OutputError, SoundError
+from guided_audio.errors import MarkupError, OutputError, SoundError
 from guided_audio.mix import Levels, Mix
 from guided_audio.timeline import Timeline, plan
 
@@ -125,17 +125,18 @@ def output_path(request: RenderRequest, practice: practices.Practice) -> tuple[e
     if path is None:
         minutes = practice.minutes.convert(request.minutes or practice.minutes.default, "--minutes")
         path = Path("output") / f"{practice.name}-{minutes:g}min{fmt.extension}"
-    elif path.suffix.lower() != fmt.extension:
-        path = path.with_name(path.name + fmt.extension) if not path.suffix else path
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise OutputError(f"-o {path}: is a folder; give a file name")
+    if not path.suffix:
+        path = path.with_name(path.name + fmt.extension)
+    elif path.suffix.lower() != fmt.extension:
+        raise OutputError(f"-o {path}: the extension does not match --format {fmt.name} (use {fmt.extension})")
     folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"-o {path}: cannot create folder {folder} ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"-o {path}: folder {folder} is not writable")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise OutputError(f"-o {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"-o {path}: folder {existing} is not writable")
     return fmt, path
 
 
@@ -164,8 +165,8 @@ def load_sounds(
 def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndarray:
     try:
         return sounds.load(sounds.resolve(name, kind, option), SAMPLE_RATE)
-    except SoundError as exc:
-        raise SoundError(exc.message, source=source, line=line) from None
+    except SoundError as exc:  # named like a markup error: the script line is what to fix
+        raise MarkupError(exc.message, source=source, line=line) from None
 
 
 def speak(
@@ -242,6 +243,11 @@ class Publisher:
         return self.temps[target]
 
     def __enter__(self) -> "Publisher":
+        for target in self.targets:  # created only now, so a render that fails early leaves nothing
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"-o {target}: cannot create folder {target.parent} ({exc.strerror})") from None
         return self
 
     def __exit__(self, kind, value, tb) -> None:

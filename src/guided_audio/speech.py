@@ -10,15 +10,16 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from guided_audio.errors import EngineError, ParameterError
+from guided_audio.errors import BadInput, EngineError, ParameterError
 
 log = logging.getLogger(__name__)
 DEFAULT_ENGINE = "pyttsx3"
@@ -41,10 +42,18 @@ class Clip:
 
 @dataclass(frozen=True)
 class Line:
-    """One thing to say: the text and its rate in words per minute."""
+    """One thing to say: the text, its rate in words per minute, and the voice (None: default)."""
 
     text: str
     wpm: int
+    voice: str | None = None
+
+
+def line_id(text: str) -> str:
+    """A stable, readable id for a line: its first words and a short hash of the whole text."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = "-".join(words[:4])[:28].strip("-") or "line"
+    return f"{slug}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:6]}"
 
 
 @dataclass(frozen=True)
@@ -65,14 +74,15 @@ class Engine(Protocol):
 
     def synthesize(
         self, lines: list[Line], voice: str | None, folder: Path, done: Callable[[int], None]
-    ) -> list[Path]:
-        """Write one audio file per line into `folder`; call done(n) as lines finish."""
+    ) -> list[Path | None]:
+        """One audio file per line (None: this engine has no audio for it); call done(n) as lines finish."""
 
     def voices(self) -> list[VoiceInfo]:
         """The voices this engine can use here."""
 
 
 _ENGINES: dict[str, Callable[[], Engine]] = {}
+_entry_points_loaded = False
 
 
 def register_engine(name: str, factory: Callable[[], Engine]) -> None:
@@ -81,9 +91,13 @@ def register_engine(name: str, factory: Callable[[], Engine]) -> None:
 
 
 def _load_entry_points() -> None:
-    if _ENGINES:
+    global _entry_points_loaded
+    if _entry_points_loaded:
         return
+    _entry_points_loaded = True
     for entry in metadata.entry_points(group="guided_audio.engines"):
+        if entry.name in _ENGINES:  # registered directly already: that one wins
+            continue
         try:
             register_engine(entry.name, entry.load())
         except Exception as exc:  # a broken plugin must not stop the tool
@@ -169,43 +183,90 @@ class ClipCache:
 class SpeechReport:
     synthesized: int = 0
     cached: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def synthesize(
     lines: Iterable[Line],
     *,
-    voice: str | None,
+    voice: str | None = None,
     sample_rate: int,
     cache_dir: Path,
     progress: Callable[[int], None] = lambda n: None,
     report: SpeechReport | None = None,
+    strict: bool = False,
 ) -> dict[Line, Clip]:
-    """A clip at `sample_rate` for every distinct line; only cache misses reach the engine."""
-    engine_name, voice_id = split_voice(voice)
+    """A clip at `sample_rate` for every distinct line; only cache misses reach an engine.
+
+    A line's own voice wins over `voice`. A line a voice cannot provide (a recording
+    that is missing) is spoken by the default engine with a warning, or is an error
+    when `strict`.
+    """
+    report = report if report is not None else SpeechReport()
+    unique = list(dict.fromkeys(lines))
+    by_voice: dict[str | None, list[Line]] = {}
+    for line in unique:
+        by_voice.setdefault(line.voice or voice, []).append(line)
+    raw: dict[Line, Clip] = {}
+    for spec, group in by_voice.items():
+        found, missing = _synthesize_voice(spec, group, cache_dir, progress, report)
+        raw.update(found)
+        if missing:
+            raw.update(_fallback(spec, missing, cache_dir, progress, report, strict))
+    return {line: _prepared(raw[line], sample_rate) for line in unique}
+
+
+def _synthesize_voice(
+    spec: str | None, lines: list[Line], cache_dir: Path, progress: Callable[[int], None], report: SpeechReport
+) -> tuple[dict[Line, Clip], list[Line]]:
+    """Clips of one voice from the cache or its engine, and the lines it has no audio for."""
+    engine_name, voice_id = split_voice(spec)
     engine = get_engine(engine_name)
     identity = engine.identity(voice_id)
     cache = ClipCache(cache_dir)
-    unique = list(dict.fromkeys(lines))
-    raw: dict[Line, Clip] = {}
-    missing: list[Line] = []
-    for line in unique:
+    found: dict[Line, Clip] = {}
+    todo: list[Line] = []
+    for line in lines:
         clip = cache.get(cache.key(identity, line))
         if clip is None:
-            missing.append(line)
+            todo.append(line)
         else:
-            raw[line] = clip
+            found[line] = clip
             progress(1)
-    if missing:
+    report.cached += len(lines) - len(todo)
+    missing: list[Line] = []
+    if todo:
+        finish = getattr(engine, "finish", lambda clip: clip)
         with tempfile.TemporaryDirectory(prefix="guided-audio-speech-") as tmp:
-            paths = engine.synthesize(missing, voice_id, Path(tmp), progress)
-            for line, path in zip(missing, paths):
-                clip = _checked(_read_clip(path), line)
+            for line, path in zip(todo, engine.synthesize(todo, voice_id, Path(tmp), progress)):
+                if path is None:
+                    missing.append(line)
+                    continue
+                clip = _checked(finish(_read_clip(path)), line)
                 cache.put(cache.key(identity, line), clip)
-                raw[line] = clip
-    if report is not None:
-        report.synthesized += len(missing)
-        report.cached += len(unique) - len(missing)
-    return {line: _prepared(raw[line], sample_rate) for line in unique}
+                found[line] = clip
+        report.synthesized += len(todo) - len(missing)
+    return found, missing
+
+
+def _fallback(
+    spec: str | None, lines: list[Line], cache_dir: Path, progress: Callable[[int], None],
+    report: SpeechReport, strict: bool,
+) -> dict[Line, Clip]:
+    """Lines a voice could not provide, spoken by the default engine instead (or an error)."""
+    first = lines[0]
+    if strict:
+        raise BadInput(
+            f"--voice {spec}: no recording for {len(lines)} line(s), first {line_id(first.text)} "
+            f"({first.text!r}); record them or leave out --strict to use the speech engine"
+        )
+    for line in lines:
+        report.warnings.append(
+            f"{spec}: no recording {line_id(line.text)} for {line.text!r}; the speech engine says it instead"
+        )
+    substitutes = {line: Line(line.text, line.wpm, DEFAULT_ENGINE + ":") for line in lines}
+    found, still = _synthesize_voice(None, list(substitutes.values()), cache_dir, progress, report)
+    return {line: found[sub] for line, sub in substitutes.items()}
 
 
 def _read_clip(path: Path) -> Clip:

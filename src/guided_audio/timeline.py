@@ -18,6 +18,7 @@ SpeechLength = Callable[[str, int], int]  # (text, words per minute) -> samples
 CueLength = Callable[[str], int]  # cue name -> samples of the whole sound
 CUE_WAIT_CAP = 4.0  # seconds the script waits after a cue by default
 TAIL = 3.0  # seconds after the last sound, for ring-outs and the bed's fade-out
+FILL_ROUNDS = 4
 WORD_MARGIN = 0.15  # seconds a word spoken at a phase start leaves before the next phase
 
 
@@ -65,8 +66,16 @@ def plan(
     layout = _Layout(script, base_wpm, speech_length, cue_length, sample_rate)
     fill_samples = 0
     if target_seconds is not None and layout.fill_weight() > 0:
-        fixed = layout.run(fill_samples=0, placing=False)
-        fill_samples = max(0, round(target_seconds * sample_rate) - fixed)
+        target = round(target_seconds * sample_rate)
+        for _ in range(FILL_ROUNDS):
+            # A sound still ringing at the end absorbs some of the fill: top up while that
+            # helps, but never past the target (breathing blocks take whole cycles).
+            short = target - layout.run(fill_samples=fill_samples, placing=False)
+            if short <= 0:
+                break
+            if layout.run(fill_samples=fill_samples + short, placing=False) > target:
+                break
+            fill_samples += short
     layout.run(fill_samples=fill_samples, placing=True)
     return layout.timeline()
 
@@ -174,14 +183,12 @@ class _Layout:
         elif item.length is not None and item.length.fill:
             share = self.share(item.length.fill)
             cycles = math.floor(share / period_samples)
-            if not self.placing:  # measuring the fixed part: fill blocks take no time yet
-                return
-            if cycles < 1:
+            if self.placing and cycles < 1:
                 self.warnings.append(
                     f"line {item.line}: the target length leaves no room for this breathing block; "
                     "it runs for one cycle and the session is longer than asked"
                 )
-            cycles = max(1, cycles)
+            cycles = max(1 if self.placing else 0, cycles)  # measuring: a block with no share takes no time
             self.spend_fill(round(cycles * period_samples))
         else:
             cycles = max(1, math.floor(Fraction(str(item.length.seconds)) / period))

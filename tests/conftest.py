@@ -1,0 +1,69 @@
+"""Shared fixtures and helpers: one speech cache per run, template files, decoding, loudness."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guided_audio.ffmpeg import ffmpeg_exe
+
+DECODE_RATE = 44100
+
+
+@pytest.fixture(scope="session")
+def speech_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One speech cache for the whole run: the real engine says each line once."""
+    return tmp_path_factory.mktemp("speech-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(monkeypatch: pytest.MonkeyPatch, speech_cache: Path) -> None:
+    """CLI runs (and RenderRequest's default cache_dir) use the session cache, never ~/.cache."""
+    monkeypatch.setenv("GUIDED_AUDIO_CACHE", str(speech_cache))
+
+
+def write_template(folder: Path, body: str, *, name: str = "practice.j2", front: str | None = None) -> Path:
+    """Write a template file: front matter (default: a minimal valid one) and a body."""
+    if front is None:
+        front = 'title = "Test practice"\n'
+    text = "+++\n" + textwrap.dedent(front).strip("\n") + "\n+++\n" + textwrap.dedent(body).lstrip("\n")
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def make_template(tmp_path: Path) -> Callable[..., Path]:
+    """make_template(body, front=..., name=...) -> path of a template in tmp_path."""
+
+    def make(body: str, *, name: str = "practice.j2", front: str | None = None) -> Path:
+        return write_template(tmp_path, body, name=name, front=front)
+
+    return make
+
+
+def decode(path: Path | str) -> tuple[np.ndarray, int]:
+    """Decode any audio file with ffmpeg to float32 (frames, 2) at 44100 Hz."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "2", "-ar", str(DECODE_RATE), "-"]
+    raw = subprocess.run(cmd, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).copy(), DECODE_RATE
+
+
+_INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")
+_PEAK = re.compile(r"Peak:\s*(-?[\d.]+|-inf)\s*dBFS")
+
+
+def loudness(path: Path | str) -> tuple[float, float]:
+    """(integrated loudness in LUFS, true peak in dBTP) from ffmpeg's ebur128 summary."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", str(path),
+           "-af", "ebur128=peak=true", "-f", "null", "-"]
+    err = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    return float(_INTEGRATED.search(summary).group(1)), float(_PEAK.search(summary).group(1))
