@@ -59,10 +59,10 @@ def test_section_needs_a_title() -> None:
 def test_spoken_texts_lists_speech_and_breath_words_in_order() -> None:
     script = parse('One.\n@rate 80%\n@breathe in=4 out=6 cycles=2 say_in=in say_out="and out"\nTwo.\n')
     assert script.spoken_texts() == [
-        ("One.", Rate(percent=100.0)),
-        ("in", Rate(percent=80.0)),
-        ("and out", Rate(percent=80.0)),
-        ("Two.", Rate(percent=80.0)),
+        ("One.", Rate(percent=100.0), "main"),
+        ("in", Rate(percent=80.0), "main"),
+        ("and out", Rate(percent=80.0), "main"),
+        ("Two.", Rate(percent=80.0), "main"),
     ]
 
 
@@ -279,3 +279,15 @@ def test_longest_allowed_line_is_accepted() -> None:
 def test_overlong_line_reports_its_length() -> None:
     with pytest.raises(MarkupError, match=f"{markup.MAX_SPOKEN_CHARS + 5} characters"):
         items("z" * (markup.MAX_SPOKEN_CHARS + 5))
+
+
+def test_voice_switches_the_role_of_following_lines() -> None:
+    script = parse("One.\n@voice second\nTwo.\n@breathe in=4 out=6 cycles=1 say_in=in\n@voice main\nThree.\n")
+    assert [(t, v) for t, _, v in script.spoken_texts()] == [
+        ("One.", "main"), ("Two.", "second"), ("in", "second"), ("Three.", "main")]
+    assert script.voice_roles() == {"main", "second"}
+
+
+def test_voice_role_must_be_known() -> None:
+    with pytest.raises(MarkupError, match="@voice main or @voice second"):
+        parse("@voice narrator\n")

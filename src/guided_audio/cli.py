@@ -172,6 +172,32 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
         click.echo(f"warning: {warning}", err=True)
 
 
+@cli.command()
+@click.argument("practice", metavar="PRACTICE_OR_PATH")
+@_set_option
+@_minutes_option
+@click.option("-o", "--output", "folder", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the script (default: output/PRACTICE-recording).")
+def lines(practice: str, settings: tuple[str, ...], minutes: float | None, folder: Path | None) -> None:
+    """Write a recording script (text and CSV) of a practice's lines, each with a stable id.
+
+    Record each line into the folder as ID.wav, then render with --voice recorded:FOLDER.
+    """
+    from guided_audio import recording
+    from guided_audio.render import Publisher
+
+    p = practices.load(practice)
+    found = recording.script_lines(p.script(p.bind(_settings(settings), minutes)))
+    folder = folder or Path("output") / f"{p.name}-recording"
+    text, csv_path = folder / "recording-script.txt", folder / "lines.csv"
+    with Publisher(text, csv_path) as publish:
+        publish.temp(text).write_text(recording.readable(p.title, found), encoding="utf-8")
+        publish.temp(csv_path).write_text(recording.table(found), encoding="utf-8")
+    click.echo(f"{len(found)} lines to record", err=True)
+    click.echo(str(text))
+    click.echo(str(csv_path))
+
+
 class _Bar(Progress):
     """Progress bars on stderr, only when it is a terminal."""
 
@@ -217,7 +243,10 @@ def _levels(options: dict) -> Levels:
 @click.argument("practice", metavar="PRACTICE_OR_PATH")
 @_set_option
 @_minutes_option
-@click.option("--voice", metavar="ID", help="Voice to speak with, e.g. 'gmw/en-gb' or 'pyttsx3:ID' (see 'guided-audio voices').")
+@click.option("--voice", metavar="ID", help="Voice to speak with: a voice id (see 'guided-audio voices'), "
+              "ENGINE:VOICE such as piper:joe, or recorded:FOLDER for the therapist's own recordings.")
+@click.option("--second-voice", metavar="ID", help="Voice for lines after '@voice second' (default: the main voice).")
+@click.option("--strict", is_flag=True, help="A line missing from recorded:FOLDER is an error instead of a warning.")
 @_rate_option
 @click.option("--ambient", metavar="NAME|PATH|none", help="Ambient bed (see 'guided-audio sounds'); default: the practice's.")
 @_levels_option
@@ -238,20 +267,21 @@ def _levels(options: dict) -> Levels:
 @click.option("--cover", type=click.Path(path_type=Path, dir_okay=False), metavar="IMAGE",
               help="Cover art (PNG or JPEG) instead of the generated one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-def render(practice, settings, minutes, voice, rate, ambient, fmt, output, mono, loudness, cache_dir,
+def render(practice, settings, minutes, voice, second_voice, strict, rate, ambient, fmt, output, mono, loudness, cache_dir,
            sidecar_list, no_sidecars, title, artist, album, track, cover, quiet, **level_options) -> None:
     """Render a practice to a tagged audio file, with captions, chapters and a timeline beside it."""
     from guided_audio.render import RenderRequest, TagOverrides, render as render_session
 
     request = RenderRequest(
-        practice=practice, settings=_settings(settings), minutes=minutes, voice=voice, rate=rate,
+        practice=practice, settings=_settings(settings), minutes=minutes, voice=voice,
+        second_voice=second_voice, strict=strict, rate=rate,
         ambient=ambient, format=fmt, output=output, loudness=loudness, channels=1 if mono else 2,
         cache_dir=cache_dir, levels=_levels(level_options),
         sidecars=() if no_sidecars else _sidecar_kinds(sidecar_list),
         tags=TagOverrides(title=title, artist=artist, album=album, track=_track(track), cover=cover),
     )
     result = render_session(request, _Bar(enabled=not quiet and sys.stderr.isatty()))
-    for warning in result.timeline.warnings:
+    for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     seconds = result.timeline.seconds
     if not quiet:

@@ -13,6 +13,7 @@ A line is one of:
     @ambient NAME | @ambient none
     @rate WPM | @rate PERCENT%
     @gap SECONDS
+    @voice main | @voice second
     // comment
 
 Blank lines and comments are ignored. See the README for the full description.
@@ -28,6 +29,7 @@ from typing import Union
 from guided_audio.errors import MarkupError
 
 DEFAULT_GAP = 1.6
+VOICE_ROLES = ("main", "second")  # render's --voice and --second-voice
 BREATH_PHASES = ("in", "top", "hold", "out", "rest")
 PHASE_NAMES = {"in": "inhale", "top": "top-up", "hold": "hold", "out": "exhale", "rest": "rest"}
 MAX_SPOKEN_CHARS = 600
@@ -61,6 +63,7 @@ class Speech:
     rate: Rate
     gap: float
     line: int
+    voice: str = "main"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Breathe:
     say_cycles: int | None
     rate: Rate
     line: int
+    voice: str = "main"
 
     @property
     def period(self) -> float:
@@ -116,15 +120,19 @@ class Script:
     source: str
     items: tuple[Item, ...]
 
-    def spoken_texts(self) -> list[tuple[str, Rate]]:
-        """Every (text, rate) the speech engine must say, in order, with repeats."""
-        out: list[tuple[str, Rate]] = []
+    def spoken_texts(self) -> list[tuple[str, Rate, str]]:
+        """Every (text, rate, voice role) the speech engine must say, in order, with repeats."""
+        out: list[tuple[str, Rate, str]] = []
         for item in self.items:
             if isinstance(item, Speech):
-                out.append((item.text, item.rate))
+                out.append((item.text, item.rate, item.voice))
             elif isinstance(item, Breathe):
-                out.extend((word, item.rate) for word in item.words.values())
+                out.extend((word, item.rate, item.voice) for word in item.words.values())
         return out
+
+    def voice_roles(self) -> set[str]:
+        """The voice roles the script uses."""
+        return {role for _, _, role in self.spoken_texts()}
 
 
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
@@ -144,6 +152,7 @@ class _Parser:
         self.items: list[Item] = []
         self.rate = Rate(percent=100.0)
         self.gap = DEFAULT_GAP
+        self.voice = "main"
 
     def fail(self, message: str, number: int) -> MarkupError:
         return MarkupError(message, source=self.source, line=number)
@@ -164,7 +173,7 @@ class _Parser:
                     f"spoken line is {len(text)} characters; split it (at most {MAX_SPOKEN_CHARS})",
                     number,
                 )
-            self.items.append(Speech(text, self.rate, self.gap, number))
+            self.items.append(Speech(text, self.rate, self.gap, number, self.voice))
 
     def directive(self, text: str, number: int) -> None:
         try:
@@ -203,6 +212,12 @@ class _Parser:
             if not 60 <= wpm <= 400:
                 raise self.fail(f"@rate {value}: words per minute must be between 60 and 400", number)
             self.rate = Rate(wpm=wpm)
+
+    def do_voice(self, args: list[str], number: int) -> None:
+        role = self.single(args, number, "@voice")
+        if role not in VOICE_ROLES:
+            raise self.fail(f"@voice {role}: use @voice main or @voice second (render's --voice and --second-voice)", number)
+        self.voice = role
 
     def do_ambient(self, args: list[str], number: int) -> None:
         value = self.single(args, number, "@ambient")
@@ -252,7 +267,7 @@ class _Parser:
         cue = options.get("cue", "soft-chime")
         self.items.append(
             Breathe(phases, length, cycles, None if cue == "none" else cue, guide == "on",
-                    words, say_cycles, self.rate, number)
+                    words, say_cycles, self.rate, number, self.voice)
         )
 
     # -- argument helpers -------------------------------------------------------------

@@ -69,14 +69,17 @@ class Mix:
         first_bed: str | None,
         levels: Levels = Levels(),
         channels: int = 2,
+        voices: dict[str, str | None] | None = None,
     ):
         self.timeline = timeline
         self.sr = timeline.sample_rate
         self.length = timeline.length
         self.levels = levels
         self.channels = channels
+        voices = voices or {}  # voice role -> voice spec (absent: the default voice)
         self.voice = _Placed(
-            [(e.start, clips[Line(e.text, e.rate)].samples[:, None]) for e in timeline.of_kind("speech")],
+            [(e.start, clips[Line(e.text, e.rate, voices.get(e.voice))].samples[:, None])
+             for e in timeline.of_kind("speech")],
             db(levels.voice),
         )
         self.cues = _Placed([(e.start, cues[e.name]) for e in timeline.of_kind("cue")], db(levels.cue))

@@ -50,7 +50,9 @@ class RenderRequest:
     practice: str
     settings: dict[str, str] = field(default_factory=dict)
     minutes: float | None = None
-    voice: str | None = None
+    voice: str | None = None  # the main voice: ENGINE:VOICE, a voice id, or None for the default
+    second_voice: str | None = None  # for lines after '@voice second' (default: the main voice)
+    strict: bool = False  # a missing recorded line is an error, not a fallback to the engine
     rate: int = speech.DEFAULT_WPM
     ambient: str | None = None  # None: the practice's default; "none": no bed
     format: str | None = None
@@ -71,6 +73,7 @@ class RenderResult:
     timeline: Timeline
     master: mastering.Master
     speech: speech.SpeechReport
+    warnings: tuple[str, ...]
 
 
 def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
@@ -81,17 +84,18 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     script = practice.script(values)
     cues, beds, first_bed = load_sounds(script, practice, request.ambient)
     report = speech.SpeechReport()
-    clips = speak(script, request, progress, report)
+    voices = voice_roles(script, request, report)
+    clips = speak(script, request, voices, progress, report)
     timeline = plan(
         script,
         base_wpm=request.rate,
-        speech_length=lambda text, wpm: len(clips[speech.Line(text, wpm)].samples),
+        speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
         cue_length=lambda name: len(cues[name]),
         sample_rate=SAMPLE_RATE,
         target_seconds=values["minutes"] * 60,
     )
-    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels)
-    master = mastering.plan(mix, target_loudness(request))
+    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
+    master = mastering.plan(mix, target_loudness(request), fmt.peak_ceiling)
     metadata = describe(practice, values, request, first_bed, timeline)
     texts = sidecar_texts(request, practice, values, fmt, audio_path, first_bed, timeline, master)
     outputs = {kind: sidecars.path_for(audio_path, kind) for kind in texts}
@@ -105,7 +109,8 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
         for kind, text in texts.items():
             sidecars.write_text(publish.temp(outputs[kind]), text)
     progress.done()
-    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report)
+    warnings = (*report.warnings, *timeline.warnings)
+    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings)
 
 
 # -- stages that need a little more than one line ----------------------------------------
@@ -169,15 +174,25 @@ def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndar
         raise MarkupError(exc.message, source=source, line=line) from None
 
 
+def voice_roles(script: markup.Script, request: RenderRequest, report: speech.SpeechReport) -> dict[str, str | None]:
+    """Which voice speaks each role the script uses."""
+    voices = {"main": request.voice, "second": request.second_voice or request.voice}
+    if "second" in script.voice_roles() and request.second_voice is None:
+        report.warnings.append("the script has lines for a second voice and no --second-voice was given; "
+                               "the main voice speaks them")
+    return voices
+
+
 def speak(
-    script: markup.Script, request: RenderRequest, progress: Progress, report: speech.SpeechReport
+    script: markup.Script, request: RenderRequest, voices: dict[str, str | None], progress: Progress,
+    report: speech.SpeechReport,
 ) -> dict[speech.Line, speech.Clip]:
     """Every distinct spoken line as a clip at the session's sample rate."""
-    lines = [speech.Line(text, rate.resolve(request.rate)) for text, rate in script.spoken_texts()]
+    lines = [speech.Line(text, rate.resolve(request.rate), voices[role]) for text, rate, role in script.spoken_texts()]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
-        lines, voice=request.voice, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir,
-        progress=update, report=report,
+        lines, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir, progress=update, report=report,
+        strict=request.strict,
     )
 
 

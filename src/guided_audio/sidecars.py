@@ -37,6 +37,7 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
             row["name"] = e.name
         if e.kind == "speech":
             row["rate"] = e.rate
+            row["voice"] = e.voice
         if e.kind == "guide":
             row["levels"] = list(e.levels)
         return row

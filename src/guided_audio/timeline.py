@@ -14,7 +14,8 @@ from typing import Callable
 
 from guided_audio import markup
 
-SpeechLength = Callable[[str, int], int]  # (text, words per minute) -> samples
+# (text, words per minute[, voice role]) -> samples; the role is passed only when it is not "main"
+SpeechLength = Callable[..., int]
 CueLength = Callable[[str], int]  # cue name -> samples of the whole sound
 CUE_WAIT_CAP = 4.0  # seconds the script waits after a cue by default
 TAIL = 3.0  # seconds after the last sound, for ring-outs and the bed's fade-out
@@ -32,6 +33,7 @@ class Event:
     text: str = ""  # speech text or section title
     name: str = ""  # cue name, breath phase, ambient bed
     rate: int = 0  # words per minute of speech
+    voice: str = "main"  # the voice role of speech
     levels: tuple[float, float] = (0.0, 0.0)  # a guide's swell from and to (0..1)
 
 
@@ -120,6 +122,9 @@ class _Layout:
         events = sorted(self.events, key=lambda e: (e.start, order[e.kind], e.end))
         return Timeline(self.sr, self.length, tuple(events), tuple(dict.fromkeys(self.warnings)))
 
+    def length_of(self, text: str, wpm: int, voice: str) -> int:
+        return self.speech_length(text, wpm) if voice == "main" else self.speech_length(text, wpm, voice)
+
     def add(self, event: Event) -> None:
         self.events.append(event)
         self.last_end = max(self.last_end, event.end)
@@ -144,8 +149,8 @@ class _Layout:
     def place_speech(self, item: markup.Speech) -> None:
         self.flush()
         wpm = item.rate.resolve(self.base_wpm)
-        length = self.speech_length(item.text, wpm)
-        self.add(Event("speech", self.cursor, self.cursor + length, text=item.text, rate=wpm))
+        length = self.length_of(item.text, wpm, item.voice)
+        self.add(Event("speech", self.cursor, self.cursor + length, text=item.text, rate=wpm, voice=item.voice))
         self.cursor += length
         self.pending = self.samples(item.gap)
 
@@ -204,7 +209,7 @@ class _Layout:
             offsets.append((phase, at, at + Fraction(str(seconds))))
             at += Fraction(str(seconds))
         wpm = item.rate.resolve(self.base_wpm)
-        words = {p: (w, self.speech_length(w, wpm)) for p, w in item.words.items()}
+        words = {p: (w, self.length_of(w, wpm, item.voice)) for p, w in item.words.items()}
         for phase, word_and_length in list(words.items()):
             seconds = dict(item.phases)[phase]
             room = self.samples(Fraction(str(seconds)) - Fraction(str(WORD_MARGIN)))
@@ -229,7 +234,7 @@ class _Layout:
                     self.add(Event("cue", a, a + self.cue_length(item.cue), name=item.cue))
                 if phase in words and k < say_cycles:
                     word, length = words[phase]
-                    self.add(Event("speech", a, a + length, text=word, rate=wpm))
+                    self.add(Event("speech", a, a + length, text=word, rate=wpm, voice=item.voice))
 
     def close_sections(self) -> None:
         sections = [i for i, e in enumerate(self.events) if e.kind == "section"]
