@@ -132,8 +132,8 @@ _set_option = click.option(
 )
 _minutes_option = click.option("--minutes", type=float, help="Target length in minutes (default: the practice's).")
 _rate_option = click.option(
-    "--rate", type=click.IntRange(60, 400), default=speech.DEFAULT_WPM, show_default=True,
-    help="Base speaking rate in words per minute; scripts slow it after the opening.",
+    "--rate", type=click.IntRange(60, 400),
+    help=f"Base speaking rate in words per minute (default {speech.DEFAULT_WPM}); scripts slow it after the opening.",
 )
 
 
@@ -148,28 +148,54 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("practice", metavar="PRACTICE_OR_PATH")
+@click.argument("practice", metavar="PRACTICE_OR_PATH_OR_SESSION")
 @_set_option
 @_minutes_option
 @_rate_option
-def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate: int) -> None:
-    """Print the rendered script markup and its planned duration (no audio)."""
-    p = practices.load(practice)
-    values = p.bind(_settings(settings), minutes)
-    text = p.render_markup(values)
-    parsed = p.script(values)
+@click.option("--strict", is_flag=True, help="Treat a session file's warnings as errors.")
+def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate: int | None, strict: bool) -> None:
+    """Print the rendered script markup and its planned duration (no audio).
 
-    timeline = plan(
-        parsed, base_wpm=rate, sample_rate=SAMPLE_RATE, target_seconds=values["minutes"] * 60,
-        speech_length=lambda t, wpm: speech.estimate_samples(t, wpm, SAMPLE_RATE),
-        cue_length=lambda name: 3 * SAMPLE_RATE,
-    )
-    click.echo(text.rstrip("\n"))  # unstripped at the top: line numbers match error messages
-    seconds = timeline.seconds
+    For a session file, every part is printed under a '// part N' line.
+    """
+    from guided_audio.program import load as load_program
+    from guided_audio.render import RenderRequest
+
+    program, request = load_program(RenderRequest(practice, _settings(settings), minutes, rate=rate, strict=strict))
+    rate = request.rate or speech.DEFAULT_WPM
+    seconds = 0.0
+    warnings = list(program.warnings)
+    for number, part in enumerate(program.parts, start=1):
+        if len(program.parts) > 1:
+            click.echo(f"// part {number}: {part.title} ({part.practice.name}, {part.values['minutes']:g} min)")
+        click.echo(part.practice.render_markup(part.values).rstrip("\n"))  # line numbers match errors
+        timeline = plan(
+            part.practice.script(part.values), base_wpm=rate, sample_rate=SAMPLE_RATE,
+            target_seconds=part.values["minutes"] * 60,
+            speech_length=lambda t, wpm, role="main": speech.estimate_samples(t, wpm, SAMPLE_RATE),
+            cue_length=lambda name: 3 * SAMPLE_RATE,
+        )
+        seconds += timeline.seconds
+        warnings += timeline.warnings
     click.echo(f"\n// planned duration: about {int(seconds // 60)}:{int(seconds % 60):02d} "
                f"(speech lengths estimated at {rate} wpm)", err=True)
-    for warning in timeline.warnings:
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command("new-session")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+def new_session(path: Path, force: bool) -> None:
+    """Write a commented starter session file for one couple's evening."""
+    from guided_audio.render import Publisher
+    from guided_audio.sessions import STARTER
+
+    if path.exists() and not force:
+        raise click.BadParameter(f"{path} exists (use --force to replace it)", param_hint="PATH")
+    with Publisher(path) as publish:
+        publish.temp(path).write_text(STARTER, encoding="utf-8")
+    click.echo(str(path))
 
 
 @cli.command()
@@ -240,13 +266,14 @@ def _levels(options: dict) -> Levels:
 
 
 @cli.command()
-@click.argument("practice", metavar="PRACTICE_OR_PATH")
+@click.argument("practice", metavar="PRACTICE_OR_PATH_OR_SESSION")
 @_set_option
 @_minutes_option
 @click.option("--voice", metavar="ID", help="Voice to speak with: a voice id (see 'guided-audio voices'), "
               "ENGINE:VOICE such as piper:joe, or recorded:FOLDER for the therapist's own recordings.")
 @click.option("--second-voice", metavar="ID", help="Voice for lines after '@voice second' (default: the main voice).")
-@click.option("--strict", is_flag=True, help="A line missing from recorded:FOLDER is an error instead of a warning.")
+@click.option("--strict", is_flag=True, help="Warnings are errors: a line missing from recorded:FOLDER, "
+              "or a session file's warnings.")
 @_rate_option
 @click.option("--ambient", metavar="NAME|PATH|none", help="Ambient bed (see 'guided-audio sounds'); default: the practice's.")
 @_levels_option
@@ -269,7 +296,11 @@ def _levels(options: dict) -> Levels:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def render(practice, settings, minutes, voice, second_voice, strict, rate, ambient, fmt, output, mono, loudness, cache_dir,
            sidecar_list, no_sidecars, title, artist, album, track, cover, quiet, **level_options) -> None:
-    """Render a practice to a tagged audio file, with captions, chapters and a timeline beside it."""
+    """Render a practice or a session file (.toml) to a tagged audio file.
+
+    Captions, chapters and a timeline are written beside it. A session file's
+    [render] settings are the defaults; options given here win.
+    """
     from guided_audio.render import RenderRequest, TagOverrides, render as render_session
 
     request = RenderRequest(

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 from dataclasses import dataclass, field
@@ -14,10 +15,12 @@ from typing import Callable
 
 import numpy as np
 
-from guided_audio import __version__, cover, encoding, markup, mastering, practices, sidecars, sounds, speech, tags
+from guided_audio import __version__, cover, encoding, markup, mastering, sidecars, sounds, speech, tags
+from guided_audio import program as programs
+from guided_audio.program import Program
 from guided_audio.errors import MarkupError, OutputError, SoundError
 from guided_audio.mix import Levels, Mix
-from guided_audio.timeline import Timeline, plan
+from guided_audio.timeline import Timeline, join, plan
 
 SAMPLE_RATE = 44100
 
@@ -53,7 +56,7 @@ class RenderRequest:
     voice: str | None = None  # the main voice: ENGINE:VOICE, a voice id, or None for the default
     second_voice: str | None = None  # for lines after '@voice second' (default: the main voice)
     strict: bool = False  # a missing recorded line is an error, not a fallback to the engine
-    rate: int = speech.DEFAULT_WPM
+    rate: int | None = None  # base words per minute; None: the session's, else speech.DEFAULT_WPM
     ambient: str | None = None  # None: the practice's default; "none": no bed
     format: str | None = None
     output: Path | None = None
@@ -77,27 +80,19 @@ class RenderResult:
 
 
 def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
-    """Render one session, reading top to bottom like the data flows."""
-    practice = practices.load(request.practice)
-    values = practice.bind(request.settings, request.minutes)
-    fmt, audio_path = output_path(request, practice)
-    script = practice.script(values)
-    cues, beds, first_bed = load_sounds(script, practice, request.ambient)
-    report = speech.SpeechReport()
-    voices = voice_roles(script, request, report)
-    clips = speak(script, request, voices, progress, report)
-    timeline = plan(
-        script,
-        base_wpm=request.rate,
-        speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
-        cue_length=lambda name: len(cues[name]),
-        sample_rate=SAMPLE_RATE,
-        target_seconds=values["minutes"] * 60,
-    )
+    """Render one practice or session, reading top to bottom like the data flows."""
+    program, request = load_program(request)
+    fmt, audio_path = output_path(request, program)
+    scripts = program.scripts()
+    cues, beds, first_bed = load_sounds(scripts, program, request.ambient)
+    report = speech.SpeechReport(warnings=list(program.warnings))
+    voices = voice_roles(scripts, request, report)
+    clips = speak(scripts, request, voices, progress, report)
+    timeline = plan_parts(program, scripts, request, clips, cues, voices)
     mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
     master = mastering.plan(mix, target_loudness(request), fmt.peak_ceiling)
-    metadata = describe(practice, values, request, first_bed, timeline)
-    texts = sidecar_texts(request, practice, values, fmt, audio_path, first_bed, timeline, master)
+    metadata = describe(program, request, first_bed, timeline)
+    texts = sidecar_texts(request, program, fmt, audio_path, first_bed, timeline, master)
     outputs = {kind: sidecars.path_for(audio_path, kind) for kind in texts}
     with Publisher(audio_path, *outputs.values()) as publish:
         update = progress.stage("Mixing and encoding", timeline.length)
@@ -123,13 +118,20 @@ def target_loudness(request: RenderRequest) -> float:
     return mastering.DEFAULT_LUFS if request.channels == 2 else mastering.DEFAULT_MONO_LUFS
 
 
-def output_path(request: RenderRequest, practice: practices.Practice) -> tuple[encoding.Format, Path]:
+def load_program(request: RenderRequest) -> tuple[Program, RenderRequest]:
+    """The practice or session to render, with the session's render settings as defaults."""
+    program, request = programs.load(request)
+    if request.rate is None:
+        request = dataclasses.replace(request, rate=speech.DEFAULT_WPM)
+    return program, request
+
+
+def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Format, Path]:
     """The output format and path, checked to be writable before any work is done."""
     fmt = encoding.format_for(request.format, request.output)
     path = request.output
     if path is None:
-        minutes = practice.minutes.convert(request.minutes or practice.minutes.default, "--minutes")
-        path = Path("output") / f"{practice.name}-{minutes:g}min{fmt.extension}"
+        path = Path("output") / f"{program.name}-{program.minutes:g}min{fmt.extension}"
     if path.is_dir():
         raise OutputError(f"-o {path}: is a folder; give a file name")
     if not path.suffix:
@@ -146,22 +148,23 @@ def output_path(request: RenderRequest, practice: practices.Practice) -> tuple[e
 
 
 def load_sounds(
-    script: markup.Script, practice: practices.Practice, ambient: str | None
+    scripts: list[markup.Script], program: Program, ambient: str | None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None]:
-    """Decode every cue and bed the script uses; errors name the option or script line."""
+    """Decode every cue and bed the scripts use; errors name the option or script line."""
     cues: dict[str, np.ndarray] = {}
     beds: dict[str, np.ndarray] = {}
-    for item in script.items:
+    items = [(script, item) for script in scripts for item in script.items]
+    for script, item in items:
         name = item.name if isinstance(item, markup.Cue) else getattr(item, "cue", None)
         if name and name not in cues:
             cues[name] = _sound(name, "cue", "@cue", script.source, item.line)
     if ambient == "none":
         return cues, beds, None
-    first = ambient or practice.ambient
+    first = ambient or program.ambient
     if first != "none":
-        option = "--ambient" if ambient else f"{practice.path}: ambient ="
+        option = "--ambient" if ambient else f"{program.name}: ambient ="
         beds[first] = sounds.load(sounds.resolve(first, "bed", option), SAMPLE_RATE)
-    for item in script.items:
+    for script, item in items:
         if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
             beds[item.name] = _sound(item.name, "bed", "@ambient", script.source, item.line)
     return cues, beds, first if first != "none" else None
@@ -174,21 +177,24 @@ def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndar
         raise MarkupError(exc.message, source=source, line=line) from None
 
 
-def voice_roles(script: markup.Script, request: RenderRequest, report: speech.SpeechReport) -> dict[str, str | None]:
-    """Which voice speaks each role the script uses."""
+def voice_roles(
+    scripts: list[markup.Script], request: RenderRequest, report: speech.SpeechReport
+) -> dict[str, str | None]:
+    """Which voice speaks each role the scripts use."""
     voices = {"main": request.voice, "second": request.second_voice or request.voice}
-    if "second" in script.voice_roles() and request.second_voice is None:
+    if any("second" in script.voice_roles() for script in scripts) and request.second_voice is None:
         report.warnings.append("the script has lines for a second voice and no --second-voice was given; "
                                "the main voice speaks them")
     return voices
 
 
 def speak(
-    script: markup.Script, request: RenderRequest, voices: dict[str, str | None], progress: Progress,
+    scripts: list[markup.Script], request: RenderRequest, voices: dict[str, str | None], progress: Progress,
     report: speech.SpeechReport,
 ) -> dict[speech.Line, speech.Clip]:
     """Every distinct spoken line as a clip at the session's sample rate."""
-    lines = [speech.Line(text, rate.resolve(request.rate), voices[role]) for text, rate, role in script.spoken_texts()]
+    lines = [speech.Line(text, rate.resolve(request.rate), voices[role])
+             for script in scripts for text, rate, role in script.spoken_texts()]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
         lines, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir, progress=update, report=report,
@@ -196,19 +202,43 @@ def speak(
     )
 
 
-def describe(
-    practice: practices.Practice, values: dict, request: RenderRequest, bed: str | None, timeline: Timeline
-) -> tags.Metadata:
+def plan_parts(
+    program: Program, scripts: list[markup.Script], request: RenderRequest,
+    clips: dict[speech.Line, speech.Clip], cues: dict[str, np.ndarray], voices: dict[str, str | None],
+) -> Timeline:
+    """Each part's timeline, reaching its own minutes, joined one after another."""
+    parts = [
+        plan(
+            script,
+            base_wpm=request.rate,
+            speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
+            cue_length=lambda name: len(cues[name]),
+            sample_rate=SAMPLE_RATE,
+            target_seconds=part.values["minutes"] * 60,
+        )
+        for part, script in zip(program.parts, scripts)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return join([(part.title, t) for part, t in zip(program.parts, parts)])
+
+
+def describe(program: Program, request: RenderRequest, bed: str | None, timeline: Timeline) -> tags.Metadata:
     """The tags a player shows: names, settings, chapters, the transcript and the cover."""
-    settings = "; ".join(f"{k}={v}" for k, v in values.items() if k != "seconds" and v != "")
     over = request.tags
-    title = over.title or practice.title
+    title = over.title or program.title
     if over.cover is not None:
         art, mime = cover.load(over.cover)
     else:
-        art, mime = cover.generate(title, "guided_audio", practice.name), "image/png"
+        art, mime = cover.generate(title, "guided_audio", program.name), "image/png"
     ms = 1000 / timeline.sample_rate
-    chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in timeline.of_kind("section"))
+    marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
+    chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in marks)
+    comment = (f"{program.name}: {_flat(program.settings())}; voice={request.voice or 'default'}; "
+               f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
+               f"guided_audio {__version__}")
+    if program.crisis_resources:
+        comment += f"\nIf you need support: {program.crisis_resources}"
     return tags.Metadata(
         title=title,
         artist=over.artist or "guided_audio",
@@ -216,11 +246,9 @@ def describe(
         album_artist=over.artist or "guided_audio",
         track=over.track,
         genre="Meditation",
-        comment=(f"{practice.name}: {settings}; voice={request.voice or 'default'}; "
-                 f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
-                 f"guided_audio {__version__}"),
+        comment=comment,
         date=datetime.date.today().isoformat(),
-        language=practice.language,
+        language=program.language,
         lyrics=sidecars.transcript(timeline),
         cover=art,
         cover_mime=mime,
@@ -228,23 +256,25 @@ def describe(
     )
 
 
-def sidecar_texts(request, practice, values, fmt, audio_path, bed, timeline, master) -> dict[str, str]:
+def sidecar_texts(request, program, fmt, audio_path, bed, timeline, master) -> dict[str, str]:
     """The text of every sidecar the request asks for, by kind."""
     texts: dict[str, str] = {}
     for kind in request.sidecars:
         if kind == "json":
-            info = {"practice": practice.name, "title": practice.title, "file": audio_path.name,
-                    "format": fmt.name, "settings": _jsonable(values), "voice": request.voice or "default",
+            info = {"practice": program.name, "title": program.title, "file": audio_path.name,
+                    "format": fmt.name, "settings": program.settings(), "voice": request.voice or "default",
                     "rate": request.rate, "ambient": bed or "none", "channels": request.channels,
                     "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
+            if program.crisis_resources:
+                info["crisis_resources"] = program.crisis_resources
             texts[kind] = sidecars.timeline_json(timeline, info)
         else:
-            texts[kind] = sidecars.KINDS[kind][1](timeline, request.tags.title or practice.title)
+            texts[kind] = sidecars.KINDS[kind][1](timeline, request.tags.title or program.title)
     return texts
 
 
-def _jsonable(values: dict) -> dict:
-    return {k: v for k, v in values.items() if k != "seconds"}
+def _flat(settings: dict) -> str:
+    return "; ".join(f"{k}={_flat(v) if isinstance(v, dict) else v}" for k, v in settings.items() if v != "")
 
 
 class Publisher:

@@ -31,7 +31,7 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
 
     def event(e: Event) -> dict[str, Any]:
         row: dict[str, Any] = {"kind": e.kind, "start": round(e.start / sr, 3), "end": round(e.end / sr, 3)}
-        if e.kind in ("speech", "section"):
+        if e.kind in ("speech", "section", "part"):
             row["text"] = e.text
         if e.name:
             row["name"] = e.name
@@ -89,8 +89,9 @@ def srt(timeline: Timeline) -> str:
 def chapters_json(timeline: Timeline, title: str) -> str:
     """Podcasting 2.0 chapters (version 1.2.0) from the sections."""
     sr = timeline.sample_rate
+    marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
     chapters = [{"startTime": round(e.start / sr, 3), "endTime": round(e.end / sr, 3), "title": e.text}
-                for e in timeline.of_kind("section")]
+                for e in marks]
     return json.dumps({"version": "1.2.0", "title": title, "chapters": chapters}, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -98,7 +99,7 @@ def transcript(timeline: Timeline) -> str:
     """The words of the session, a line each, with section titles as headings."""
     out: list[str] = []
     for e in timeline.events:
-        if e.kind == "section":
+        if e.kind in ("part", "section"):
             out += ["", f"[{e.text}]"] if out else [f"[{e.text}]"]
         elif e.kind == "speech":
             out.append(e.text)

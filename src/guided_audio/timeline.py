@@ -7,6 +7,7 @@ session does not drift however many cycles it has.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,7 +28,7 @@ WORD_MARGIN = 0.15  # seconds a word spoken at a phase start leaves before the n
 class Event:
     """One thing that happens in the session, from `start` to `end` samples."""
 
-    kind: str  # speech | cue | phase | guide | silence | section | ambient
+    kind: str  # speech | cue | phase | guide | silence | section | part | ambient
     start: int
     end: int
     text: str = ""  # speech text or section title
@@ -251,3 +252,16 @@ def _swells(phases: list[str]) -> dict[str, tuple[float, float]]:
     if "hold" in phases:
         swells["hold"] = (1.0, 1.0)
     return {p: swells[p] for p in phases if p in swells}  # no guide sound in a rest
+
+
+def join(parts: list[tuple[str, Timeline]]) -> Timeline:
+    """Timelines one after another, each marked by a `part` event with its title."""
+    events: list[Event] = []
+    warnings: list[str] = []
+    at = 0
+    for number, (title, part) in enumerate(parts, start=1):
+        events.append(Event("part", at, at + part.length, text=title))
+        events.extend(dataclasses.replace(e, start=e.start + at, end=e.end + at) for e in part.events)
+        warnings.extend(f"part {number}: {w}" for w in part.warnings)
+        at += part.length
+    return Timeline(parts[0][1].sample_rate, at, tuple(events), tuple(warnings))
