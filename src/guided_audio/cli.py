@@ -224,6 +224,57 @@ def lines(practice: str, settings: tuple[str, ...], minutes: float | None, folde
     click.echo(str(csv_path))
 
 
+@cli.command()
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1,
+              show_default="the number of cores", help="Items rendered at once.")
+@click.option("-o", "--output", "root", type=click.Path(path_type=Path, file_okay=False),
+              help="Library folder (default: output/MANIFEST).")
+@click.option("--dry-run", is_flag=True, help="List what would be built and what is up to date; render nothing.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Speech cache (default: as for render).")
+@click.option("-q", "--quiet", is_flag=True, help="Only the final report.")
+def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir: Path | None, quiet: bool) -> None:
+    """Build a library of sessions from a manifest, in parallel and incrementally.
+
+    Unchanged items are skipped; one failing item does not stop the rest; the build
+    ends with a report and exits 1 if anything failed. Playlists (.m3u8), index.json
+    and, if the manifest has a [feed] table, a private podcast feed are written.
+    """
+    from guided_audio import build as builds
+
+    loaded = builds.load(manifest)
+    root = root or Path("output") / manifest.stem
+    total = len(loaded.items)
+    bar = None
+    if not quiet and sys.stderr.isatty() and not dry_run:
+        bar = click.progressbar(length=total, label="Building".ljust(12), file=sys.stderr, show_pos=True)
+        bar.__enter__()
+
+    def event(kind: str, name: str, detail: str) -> None:
+        if bar is not None:
+            bar.update(1)
+            if kind == "failed":
+                click.echo(f"\nfailed: {name}: {detail}", err=True)
+        elif not quiet or kind == "failed":
+            click.echo(f"{kind}: {name}" + (f" ({detail})" if kind in ("failed", "would build") else ""), err=True)
+
+    try:
+        report = builds.build(loaded, root, jobs=jobs, dry_run=dry_run, cache_dir=cache_dir, on_event=event)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if dry_run:
+        click.echo(f"{total - len(report.skipped) - len(report.failed)} to build, {len(report.skipped)} up to date, "
+                   f"{len(report.failed)} cannot be read")
+    else:
+        click.echo(f"{len(report.built)} built, {len(report.skipped)} skipped (unchanged), {len(report.failed)} failed"
+                   f" -> {root}")
+    for name, reason in report.failed:
+        click.echo(f"  failed: {name}: {reason}", err=True)
+    if report.exit_status:
+        sys.exit(report.exit_status)
+
+
 class _Bar(Progress):
     """Progress bars on stderr, only when it is a terminal."""
 

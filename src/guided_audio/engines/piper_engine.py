@@ -53,8 +53,9 @@ from guided_audio.speech import Line, VoiceInfo
 
 log = logging.getLogger(__name__)
 
-NATURAL_WPM = 167.0  # joe at length_scale 1.0 (measured on the breathing practice; docs/voices.md)
-MIN_SCALE, MAX_SCALE = 0.5, 2.0  # length_scale bounds: beyond these Piper slurs or drawls
+NATURAL_WPM = 200.0  # joe at length_scale 1.0: words / trimmed clip time, breathing practice lines
+FIXED_SHARE = 0.23  # share of that time length_scale does not stretch (frames rounded up per phoneme)
+MIN_SCALE, MAX_SCALE = 0.5, 2.5  # length_scale bounds (about 325 to 93 wpm for joe)
 NOISE_SCALE = 0.0  # generator noise (voice default 0.667): 0 makes the output repeatable
 NOISE_W = 0.0  # phoneme-duration noise (voice default 0.8): 0 makes the timing repeatable
 SENTENCE_PAUSE = 0.3  # seconds of silence added between sentences at length_scale 1.0
@@ -217,8 +218,10 @@ def _require_piper() -> str:
 
 
 def length_scale(wpm: float, voice_scale: float = 1.0) -> float:
-    """Piper's length_scale for a line at `wpm` words per minute."""
-    return float(min(MAX_SCALE, max(MIN_SCALE, voice_scale * NATURAL_WPM / max(float(wpm), 1.0))))
+    """Piper's length_scale for a line at `wpm` words per minute (see the module docstring)."""
+    stretch = NATURAL_WPM / max(float(wpm), 1.0)  # how many times longer than the natural rate
+    scale = voice_scale * (stretch - FIXED_SHARE) / (1.0 - FIXED_SHARE)
+    return float(min(MAX_SCALE * voice_scale, max(MIN_SCALE * voice_scale, scale)))
 
 
 class PiperEngine:
@@ -244,7 +247,7 @@ class PiperEngine:
             "model_mtime": str(int(stat.st_mtime)),
             "config_sha256": hashlib.sha256(config).hexdigest(),
             "settings": (
-                f"wpm={NATURAL_WPM:g} scale={MIN_SCALE:g}..{MAX_SCALE:g} noise={NOISE_SCALE:g}/{NOISE_W:g} "
+                f"wpm={NATURAL_WPM:g} fixed={FIXED_SHARE:g} scale={MIN_SCALE:g}..{MAX_SCALE:g} noise={NOISE_SCALE:g}/{NOISE_W:g} "
                 f"pause={SENTENCE_PAUSE:g} peak={PEAK_DB:g} threads={THREADS}"
             ),
         }
