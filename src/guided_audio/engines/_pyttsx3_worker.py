@@ -10,7 +10,11 @@ import ctypes.util
 import json
 import os
 import sys
+import threading
+import time
 import wave
+
+WRITE_TIMEOUT = 30.0  # seconds
 
 
 def _prepare_espeak() -> None:
@@ -33,6 +37,55 @@ def _frames(path: str) -> int:
             return wav.getnframes()
     except (OSError, EOFError, wave.Error):
         return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _watch_espeak(driver: object) -> threading.Event | None:
+    """An event set when the espeak driver has completely finished an utterance.
+
+    The driver writes the file from eSpeak's callback thread, then marks itself idle and
+    ends its loop. If the next line starts before that callback returns, the late "end of
+    loop" cancels the next line, which is then never written (seen on a busy machine).
+    Wrapping the callback tells us when it has returned.
+    """
+    from pyttsx3.drivers import _espeak
+
+    original = getattr(driver, "_onSynth", None)
+    if original is None:
+        return None
+    finished = threading.Event()
+
+    def callback(wav, numsamples, events):  # type: ignore[no-untyped-def]
+        i, terminated = 0, False
+        while events[i].type != _espeak.EVENT_LIST_TERMINATED:
+            terminated = terminated or events[i].type == _espeak.EVENT_MSG_TERMINATED
+            i += 1
+        result = original(wav, numsamples, events)
+        if terminated:
+            finished.set()
+        return result
+
+    _espeak.SetSynthCallback(callback)
+    return finished
+
+
+def _idle() -> None:
+    from pyttsx3.drivers import _espeak
+
+    deadline = time.monotonic() + WRITE_TIMEOUT
+    while _espeak.IsPlaying() and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def _written(path: str, finished: threading.Event | None) -> bool:
+    """Wait until the driver is done with the utterance and has written a WAV with frames."""
+    deadline = time.monotonic() + WRITE_TIMEOUT
+    if finished is not None and not finished.wait(WRITE_TIMEOUT):
+        return False
+    while time.monotonic() < deadline:
+        if _frames(path) > 0:
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def main() -> None:
@@ -61,6 +114,8 @@ def main() -> None:
             sync = _espeak.Synchronize
         except Exception:
             sync = None
+    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+    finished = _watch_espeak(driver) if sync is not None else None
     errors: list[str] = []
     engine.connect("error", lambda name=None, exception=None: errors.append(str(exception)))
     voices = engine.getProperty("voices")
@@ -78,16 +133,23 @@ def main() -> None:
         engine.setProperty("voice", match[0])
     for index, job in enumerate(request["jobs"]):
         engine.setProperty("rate", int(job["rate"]))
+        if finished is not None:
+            finished.clear()
+            # While eSpeak still counts the last line as playing, the driver's end-of-loop
+            # would cancel the new line at once: wait until it is idle.
+            _idle()
         # One save_to_file + runAndWait per clip: several queued saves keep only the last.
         engine.save_to_file(job["text"], job["path"])
         engine.runAndWait()
         if sync is not None:
-            sync()  # runAndWait can return before eSpeak has written the file
+            sync()
+        # runAndWait can return before the driver has written the file, most of all on a busy
+        # machine; starting the next line then would save this audio under the next name.
+        if not _written(job["path"], finished):
+            send(error=f"no audio was written for {job['text']!r} within {WRITE_TIMEOUT:g} s")
+            return
         if errors:
             send(error=f"failed on {job['text']!r}: {errors[-1]}")
-            return
-        if _frames(job["path"]) <= 0:
-            send(error=f"no audio was written for {job['text']!r}")
             return
         send(done=index)
 

@@ -191,8 +191,8 @@ def resolve_voice(voice: str | None) -> VoiceFiles:
                 f"--voice piper:{voice}: the voice's config {config.name} must be beside the model "
                 "(Piper voices come as NAME.onnx + NAME.onnx.json)"
             )
-        model = model.resolve()
-        return VoiceFiles(str(model), model, config.resolve(), _aliases(model), "path")
+        model, config = Path(os.path.abspath(model)), Path(os.path.abspath(config))  # symlinks kept
+        return VoiceFiles(str(model), model, config, _aliases(model), "path")
     voices = installed_voices()
     if voice is None:
         if voices:
