@@ -352,7 +352,8 @@ def render(practice, settings, minutes, voice, second_voice, strict, rate, ambie
     Captions, chapters and a timeline are written beside it. A session file's
     [render] settings are the defaults; options given here win.
     """
-    from guided_audio.render import RenderRequest, TagOverrides, render as render_session
+    from guided_audio.render import RenderRequest, TagOverrides
+    from guided_audio.render import render as render_session
 
     request = RenderRequest(
         practice=practice, settings=_settings(settings), minutes=minutes, voice=voice,

@@ -11,7 +11,6 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import jinja2.sandbox
 
 from guided_audio import markup
 from guided_audio.errors import ParameterError, TemplateError
+from guided_audio.paths import data_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -188,13 +188,7 @@ def _template_line(exc: BaseException) -> int | None:
 
 def builtin_dir() -> Path:
     """The folder of the built-in practice templates."""
-    try:
-        folder = Path(str(resources.files("guided_audio.builtin_scripts")))
-        if folder.is_dir():
-            return folder
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install
-        pass
-    return Path(__file__).resolve().parents[2] / "scripts"
+    return data_folder("guided_audio.builtin_scripts", "scripts")
 
 
 def builtin_names() -> list[str]:

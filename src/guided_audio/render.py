@@ -15,11 +15,21 @@ from typing import Callable
 
 import numpy as np
 
-from guided_audio import __version__, cover, encoding, markup, mastering, sidecars, sounds, speech, tags
+from guided_audio import (
+    __version__,
+    cover,
+    encoding,
+    markup,
+    mastering,
+    sidecars,
+    sounds,
+    speech,
+    tags,
+)
 from guided_audio import program as programs
-from guided_audio.program import Program
 from guided_audio.errors import MarkupError, OutputError, SoundError
 from guided_audio.mix import Levels, Mix
+from guided_audio.program import Program
 from guided_audio.timeline import Timeline, join, plan
 
 SAMPLE_RATE = 44100

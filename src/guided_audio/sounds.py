@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from guided_audio.errors import EncoderError, SoundError
 from guided_audio.ffmpeg import decode_audio
+from guided_audio.paths import data_folder
 
 KINDS = {"bed": "ambient bed", "cue": "cue sound"}
 
@@ -26,13 +26,7 @@ class SoundInfo:
 
 def library_dir() -> Path:
     """The folder of the built-in sounds."""
-    try:
-        folder = Path(str(resources.files("guided_audio.builtin_sounds")))
-        if folder.is_dir():
-            return folder
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - depends on the install
-        pass
-    return Path(__file__).resolve().parents[2] / "sounds"
+    return data_folder("guided_audio.builtin_sounds", "sounds")
 
 
 def catalogue() -> list[SoundInfo]:
