@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -71,8 +72,13 @@ class Item:
     def format(self) -> encoding.Format:
         return encoding.FORMATS[self.options.get("format", "mp3")]
 
+    @property
+    def key(self) -> str:
+        """The item's place in the library (album folder, name, extension): unique in a manifest."""
+        return f"{_slug(self.album)}/{self.name}{self.format.extension}"
+
     def path(self, root: Path) -> Path:
-        return root / _slug(self.album) / f"{self.name}{self.format.extension}"
+        return root / self.key
 
 
 @dataclass
@@ -119,7 +125,7 @@ def load(path: Path) -> Manifest:
         items += _expand(path, matrix, defaults, f"[[matrix]] {n + 1}")
     seen: dict[str, int] = {}
     for item in items:
-        key = f"{_slug(item.album)}/{item.name}{item.format.extension}"
+        key = item.key
         seen[key] = seen.get(key, 0) + 1
     clashes = [k for k, count in seen.items() if count > 1]
     if clashes:
@@ -240,7 +246,7 @@ def build(
                 report.failed.append((item.name, str(exc)))
                 on_event("failed", item.name, str(exc))
                 continue
-            entry = state.get(item.name)
+            entry = state.get(item.key)
             if entry and entry.get("key") == key and item.path(root).exists():
                 report.skipped.append(item.name)
                 on_event("skipped", item.name, "unchanged")
@@ -252,14 +258,14 @@ def build(
             return report
         for item, key, outcome in _render_all(todo, root, jobs, cache_dir):
             if isinstance(outcome, dict):
-                state[item.name] = {"key": key, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **outcome}
+                state[item.key] = {"name": item.name, "key": key, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **outcome}
                 _write_state(root, state)
                 report.built.append(item.name)
                 on_event("built", item.name, str(item.path(root)))
             else:
                 report.failed.append((item.name, outcome))
                 on_event("failed", item.name, outcome)
-        current = {item.name for item in manifest.items}
+        current = {item.key for item in manifest.items}
         _write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
     return report
 
@@ -270,7 +276,11 @@ def _render_all(
     """Render items in worker processes; yield each as it finishes (a summary dict, or the error)."""
     if not todo:
         return
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # Spawned, not forked: a worker must not inherit the folder's lock, and each one
+    # ends itself if the build is killed (see _watch_parent).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_watch_parent,
+                             initargs=(os.getpid(),)) as pool:
         running: dict[Future, tuple[Item, str]] = {
             pool.submit(render_item, item, str(root), str(cache_dir) if cache_dir else None): (item, key)
             for item, key in todo
@@ -288,6 +298,18 @@ def _render_all(
             for future in running:
                 future.cancel()
             raise
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the build process that started it is gone (killed, say)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def render_item(item: Item, root: str, cache_dir: str | None) -> dict | str:
@@ -365,6 +387,13 @@ def _write_state(root: Path, state: dict) -> None:
 
 
 def _atomic(path: Path, text: str) -> None:
+    """Replace a file whole, and only when its text changes (a no-op build touches nothing)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     temp.write_text(text, encoding="utf-8")
     os.replace(temp, path)
@@ -374,7 +403,7 @@ def _atomic(path: Path, text: str) -> None:
 
 
 def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict]) -> None:
-    entries = [(name, state[name]) for name in (i.name for i in manifest.items) if name in state]
+    entries = [(key, state[key]) for key in (i.key for i in manifest.items) if key in state]
     albums: dict[str, list[dict]] = {}
     for _, entry in entries:
         albums.setdefault(entry["album"], []).append(entry)
@@ -384,7 +413,7 @@ def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict]) -> No
             lines += [f"#EXTINF:{round(row['duration'])},{row['title']}", str(Path(row["file"]).relative_to(_slug(album)))]
         _atomic(root / _slug(album) / f"{_slug(album)}.m3u8", "\n".join(lines) + "\n")
     index = {"title": manifest.title, "description": manifest.description, "generator": f"guided_audio {__version__}",
-             "items": [{"name": name, **entry} for name, entry in entries]}
+             "items": [{"id": key, **entry} for key, entry in entries]}
     _atomic(root / "index.json", json.dumps(index, indent=1, ensure_ascii=False) + "\n")
     if manifest.feed is not None:
         _atomic(root / "feed.xml", feed_xml(manifest, root, entries))
@@ -416,13 +445,13 @@ def feed_xml(manifest: Manifest, root: Path, entries: list[tuple[str, dict]]) ->
         f'<podcast:locked owner="{escape(str(feed.get("email", "")))}">yes</podcast:locked>',
         f'<podcast:guid>{_guid(manifest.title)}</podcast:guid>',
     ]
-    for name, entry in entries:
+    for key, entry in entries:
         url = base + entry["file"]
         built = time.strptime(entry["built"], "%Y-%m-%dT%H:%M:%SZ")
         out += [
             "<item>",
             f"<title>{escape(entry['title'])}</title>",
-            f'<guid isPermaLink="false">{_guid(name)}</guid>',
+            f'<guid isPermaLink="false">{_guid(key)}</guid>',
             f"<pubDate>{time.strftime('%a, %d %b %Y %H:%M:%S +0000', built)}</pubDate>",
             f'<enclosure url="{escape(url)}" length="{(root / entry["file"]).stat().st_size}" '
             f'type="{MIME[entry["format"]]}"/>',

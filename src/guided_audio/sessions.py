@@ -174,7 +174,7 @@ class _Checker:
         if practice is None:
             return None
         names = {p.name for p in practice.params}
-        settings: dict[str, Any] = {k: v for k, v in couple.items() if k in names}
+        settings: dict[str, Any] = {k: v for k, v in couple.items() if k in names and k not in NEVER_SPOKEN}
         for flag in couple.get("health", []) if isinstance(couple.get("health"), list) else []:
             if flag in names:
                 settings[flag] = True
@@ -188,14 +188,22 @@ class _Checker:
                 self.unknown(("parts", index, key), key, names, table=f"part {index + 1} ({practice.name})")
                 continue
             settings[key] = value
-        values: dict[str, Any] = {}
+        label = f"part {index + 1} ({practice.name})"
+        bad = False
+        for key, value in settings.items():  # each value on its own, so every bad one is reported
+            try:
+                practice.param(key).convert(value, key)
+            except ParameterError as exc:
+                self.problem(("parts", index, key) if key in doc else ("couple", key), f"{label}: {exc.message}")
+                bad = True
         try:
-            values = practice.bind({k: v for k, v in settings.items()}, doc.get("minutes"))
+            practice.minutes.convert(doc.get("minutes", practice.minutes.default), "minutes")
         except ParameterError as exc:
-            key = next((k for k in doc if f"--set {k}:" in exc.message or (k == "minutes" and "--minutes" in exc.message)), None)
-            where = ("parts", index, key) if key else ("parts", index)
-            self.problem(where, f"part {index + 1} ({practice.name}): " + exc.message.replace("--set ", ""))
+            self.problem(("parts", index, "minutes"), f"{label}: {exc.message}")
+            bad = True
+        if bad:
             return None
+        values = practice.bind(settings, doc.get("minutes"))
         return Part(practice, values, str(doc.get("title", practice.title)))
 
     def typed(self, where: tuple, key: str, value: Any, known: dict[str, Any]) -> None:
@@ -218,7 +226,9 @@ def _key_lines(text: str) -> dict[tuple, int]:
     parts = -1
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if line.startswith("[[") and line.rstrip().endswith("]]"):
+        if line.startswith("["):  # a header may carry a comment: [couple]  # notes
+            line = re.sub(r"\s*#.*$", "", line)
+        if line.startswith("[[") and line.endswith("]]"):
             name = line[2:-2].strip()
             if name == "parts":
                 parts += 1
