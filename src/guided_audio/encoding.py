@@ -42,12 +42,13 @@ def register_format(fmt: Format) -> None:
 for _fmt in (
     Format("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4"), "id3",
            "MP3 128 kb/s (plays everywhere)"),
-    Format("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "5"), "vorbis", "Ogg Vorbis quality 5"),
+    Format("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "5"), "vorbis", "Ogg Vorbis quality 5",
+           peak_ceiling=-2.5),
     Format("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000"), "vorbis", "Opus 96 kb/s",
            peak_ceiling=-3.0),  # Opus overshoots most: up to 1.2 dB on sharp speech here
     Format("flac", ".flac", "flac", ("-c:a", "flac", "-sample_fmt", "s16"), "flac", "FLAC, lossless 16-bit"),
     Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"), "mp4", "AAC 128 kb/s in MP4",
-           ffmpeg_chapters=True),
+           ffmpeg_chapters=True, peak_ceiling=-3.0),  # AAC overshoots sharp clicks by 2-3 dB
     Format("wav", ".wav", "wav", ("-c:a", "pcm_s16le",), None, "WAV 16-bit (no tags; an intermediate)"),
 ):
     register_format(_fmt)

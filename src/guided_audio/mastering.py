@@ -18,8 +18,11 @@ DEFAULT_LUFS = -16.0  # spoken-word stereo target (Apple Podcasts; AES TD1004 ra
 DEFAULT_MONO_LUFS = -19.0  # the same perceived level for mono files
 PEAK_CEILING_DBTP = -2.0  # leaves room for lossy encoders' overshoot under -1 dBTP
 FRAME = 0.01  # seconds per limiter frame
-RELEASE = 0.25  # seconds for the limiter to recover
+RELEASE = 0.06  # seconds for the limiter to recover: it catches transients, not whole words
 MAKEUP_ROUNDS = 12  # each round costs no rendering; the error shrinks by about half a round
+MAX_MAKEUP_DB = 6.0  # beyond this the limiter would be squashing speech: stop short of the target
+OVERSAMPLE_ABOVE = 0.05  # frames quieter than this cannot reach the ceiling even after +20 dB
+EDGE = 16  # samples of context on each side of an oversampled frame
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,11 @@ def frame_peaks(block: np.ndarray, frame: int, oversample_above: float) -> np.nd
     n = len(block) // frame * frame
     peaks = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
     hot = np.flatnonzero(peaks > oversample_above)
-    for i in hot:
-        a, b = max(0, i * frame - 16), min(len(block), (i + 1) * frame + 16)
-        peaks[i] = max(peaks[i], float(np.abs(resample_poly(block[a:b], 4, 1, axis=0)).max()))
+    if len(hot):  # every hot frame, with a little context, oversampled in one call
+        padded = np.pad(block[:n], ((EDGE, EDGE), (0, 0)))
+        index = hot[:, None] * frame + np.arange(frame + 2 * EDGE)[None, :]
+        upsampled = resample_poly(padded[index], 4, 1, axis=1)
+        peaks[hot] = np.maximum(peaks[hot], np.abs(upsampled).max(axis=(1, 2)))
     if n < len(block):
         peaks = np.append(peaks, np.abs(block[n:]).max())
     return peaks
@@ -120,7 +125,7 @@ def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK
     peaks = []
     for _, block in mix.blocks(size=frame * 256):
         meter.feed(block)
-        peaks.append(frame_peaks(block, frame, oversample_above=0.25))
+        peaks.append(frame_peaks(block, frame, oversample_above=OVERSAMPLE_ABOVE))
     measured = meter.integrated()
     if not np.isfinite(measured):
         return Master(0.0, np.ones(1), frame, measured, target_lufs)
@@ -128,14 +133,18 @@ def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK
     ceiling = 10 ** (ceiling_dbtp / 20)
     gain_db = target_lufs - measured
     limiter = _limiter(raw_peaks, gain_db, ceiling)
+    planned = gain_db
     for _ in range(MAKEUP_ROUNDS):  # limiting takes a little loudness: make it up, limit again
         if limiter.min() >= 1.0:
             break
-        error = target_lufs - (meter.integrated(limiter) + gain_db)
-        if abs(error) < 0.05:
+        limited = meter.integrated(limiter)
+        error = target_lufs - (limited + gain_db)
+        if not np.isfinite(limited) or abs(error) < 0.05:
             break
-        gain_db += error
+        gain_db = min(gain_db + error, planned + MAX_MAKEUP_DB)
         limiter = _limiter(raw_peaks, gain_db, ceiling)
+        if gain_db >= planned + MAX_MAKEUP_DB:
+            break
     return Master(gain_db, limiter, frame, measured, target_lufs)
 
 

