@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/wer.py
 
 sounds: $(STAMP)
 	$(BIN)/python -m guided_audio.soundgen

@@ -165,13 +165,14 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
     rate = request.rate or speech.DEFAULT_WPM
     seconds = 0.0
     warnings = list(program.warnings)
-    for number, part in enumerate(program.parts, start=1):
+    texts = [part.practice.render_markup(part.values) for part in program.parts]
+    scripts = program.scripts()  # parsed before anything is printed: a bad line prints only the error
+    for number, (part, text, parsed) in enumerate(zip(program.parts, texts, scripts), start=1):
         if len(program.parts) > 1:
             click.echo(f"// part {number}: {part.title} ({part.practice.name}, {part.values['minutes']:g} min)")
-        click.echo(part.practice.render_markup(part.values).rstrip("\n"))  # line numbers match errors
+        click.echo(text.rstrip("\n"))  # line numbers match errors
         timeline = plan(
-            part.practice.script(part.values), base_wpm=rate, sample_rate=SAMPLE_RATE,
-            target_seconds=part.values["minutes"] * 60,
+            parsed, base_wpm=rate, sample_rate=SAMPLE_RATE, target_seconds=part.values["minutes"] * 60,
             speech_length=lambda t, wpm, role="main": speech.estimate_samples(t, wpm, SAMPLE_RATE),
             cue_length=lambda name: 3 * SAMPLE_RATE,
         )
