@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import textwrap
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from guided_audio.ffmpeg import ffmpeg_exe
 
@@ -26,6 +28,29 @@ def speech_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _cache_env(monkeypatch: pytest.MonkeyPatch, speech_cache: Path) -> None:
     """CLI runs (and RenderRequest's default cache_dir) use the session cache, never ~/.cache."""
     monkeypatch.setenv("GUIDED_AUDIO_CACHE", str(speech_cache))
+
+
+@pytest.fixture(scope="session")
+def cache_dir(speech_cache: Path) -> Path:
+    """The run's speech cache, under the name the sound tests use."""
+    return speech_cache
+
+
+@pytest.fixture(autouse=True)
+def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--debug sets a module global of the CLI; keep it from leaking between tests."""
+    from guided_audio import cli
+
+    monkeypatch.setattr(cli, "_debug", False)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A CliRunner that keeps stdout and stderr apart on every click version."""
+    # click >= 8.2 keeps them apart by default; older click needs mix_stderr=False.
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)  # pragma: no cover - depends on the click installed
+    return CliRunner()
 
 
 def write_template(folder: Path, body: str, *, name: str = "practice.j2", front: str | None = None) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import guided_audio.cli as cli_module
 from guided_audio import encoding, practices
 from guided_audio.cli import cli
 from guided_audio.engines.pyttsx3_engine import Pyttsx3Engine
@@ -47,19 +45,8 @@ Goodbye.
 FRONT_LINES = FRONT.strip("\n").count("\n") + 3  # the body starts on the next line
 
 
-@pytest.fixture(autouse=True)
-def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
-    """--debug sets a module global; keep it from leaking between tests."""
-    monkeypatch.setattr(cli_module, "_debug", False)
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    # click >= 8.2 keeps stdout and stderr apart (result.output mixes them); older click needs
-    # mix_stderr=False for result.stderr to exist.
-    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
-        return CliRunner(mix_stderr=False)  # pragma: no cover - depends on the click installed
-    return CliRunner()
 
 
 @pytest.fixture

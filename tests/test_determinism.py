@@ -33,13 +33,6 @@ Let the breath return to its own rhythm.
 """
 
 
-@pytest.fixture(scope="session")
-def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run's shared speech cache (conftest's), so every line is synthesized once."""
-    try:
-        return request.getfixturevalue("speech_cache")
-    except pytest.FixtureLookupError:
-        return tmp_path_factory.mktemp("speech-cache")
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,6 @@ LU_TOLERANCE = 1.0
 # -- helpers -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run's shared speech cache (conftest's), so every line is synthesized once."""
-    try:
-        return request.getfixturevalue("speech_cache")
-    except pytest.FixtureLookupError:
-        return tmp_path_factory.mktemp("speech-cache")
 
 
 _I = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")

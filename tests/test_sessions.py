@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 from conftest import decode, write_template
 
-import guided_audio.cli as cli_module
 from guided_audio import practices, sessions
 from guided_audio.cli import cli
 from guided_audio.inspection import ffmpeg_chapters
@@ -95,16 +93,8 @@ def make_session(folder: Path, text: str = SESSION, name: str = "evening.toml") 
     return path
 
 
-@pytest.fixture(autouse=True)
-def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_module, "_debug", False)
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
-        return CliRunner(mix_stderr=False)  # pragma: no cover - depends on the click installed
-    return CliRunner()
 
 
 def run(runner: CliRunner, *args: object):

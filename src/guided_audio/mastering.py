@@ -21,7 +21,7 @@ FRAME = 0.01  # seconds per limiter frame
 RELEASE = 0.06  # seconds for the limiter to recover: it catches transients, not whole words
 MAKEUP_ROUNDS = 12  # each round costs no rendering; the error shrinks by about half a round
 MAX_MAKEUP_DB = 6.0  # beyond this the limiter would be squashing speech: stop short of the target
-OVERSAMPLE_ABOVE = 0.05  # frames quieter than this cannot reach the ceiling even after +20 dB
+INTERSAMPLE_DB = 3.5  # how far a true peak may rise over the samples around it (fs/4: 3 dB)
 EDGE = 16  # samples of context on each side of an oversampled frame
 
 
@@ -101,20 +101,33 @@ class LoudnessMeter:
         return float(-0.691 + 10 * np.log10(final.mean()))
 
 
-def frame_peaks(block: np.ndarray, frame: int, oversample_above: float) -> np.ndarray:
-    """Per-frame peak of a block; frames whose sample peak is high get a 4x true-peak estimate."""
-    from scipy.signal import resample_poly
-
+def sample_peaks(block: np.ndarray, frame: int) -> np.ndarray:
+    """The largest sample of each frame of a block (the last frame may be short)."""
     n = len(block) // frame * frame
     peaks = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
-    hot = np.flatnonzero(peaks > oversample_above)
-    if len(hot):  # every hot frame, with a little context, oversampled in one call
-        padded = np.pad(block[:n], ((EDGE, EDGE), (0, 0)))
-        index = hot[:, None] * frame + np.arange(frame + 2 * EDGE)[None, :]
-        upsampled = resample_poly(padded[index], 4, 1, axis=1)
-        peaks[hot] = np.maximum(peaks[hot], np.abs(upsampled).max(axis=(1, 2)))
     if n < len(block):
         peaks = np.append(peaks, np.abs(block[n:]).max())
+    return peaks
+
+
+def true_peaks(mix: Mix, peaks: np.ndarray, frame: int, candidates: np.ndarray) -> np.ndarray:
+    """`peaks` with 4x-oversampled true peaks for the candidate frames, rendered again in runs.
+
+    Only frames that could pass the ceiling need it, so only they are mixed again: a few
+    runs of speech, not the whole session.
+    """
+    from scipy.signal import resample_poly
+
+    peaks = peaks.copy()
+    if not len(candidates):
+        return peaks
+    breaks = np.flatnonzero(np.diff(candidates) > 1) + 1
+    for run in np.split(candidates, breaks):
+        a = max(0, int(run[0]) * frame - EDGE)
+        b = min(mix.length, (int(run[-1]) + 1) * frame + EDGE)
+        upsampled = np.abs(resample_poly(mix.render(a, b), 4, 1, axis=0)).max(axis=1)
+        starts = np.maximum(0, (run * frame - a) * 4)  # each frame's stretch, to the next one's start
+        peaks[run] = np.maximum(peaks[run], np.maximum.reduceat(upsampled, starts))
     return peaks
 
 
@@ -125,13 +138,17 @@ def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK
     peaks = []
     for _, block in mix.blocks(size=frame * 256):
         meter.feed(block)
-        peaks.append(frame_peaks(block, frame, oversample_above=OVERSAMPLE_ABOVE))
+        peaks.append(sample_peaks(block, frame))
     measured = meter.integrated()
     if not np.isfinite(measured):
         return Master(0.0, np.ones(1), frame, measured, target_lufs)
-    raw_peaks = np.concatenate(peaks)
     ceiling = 10 ** (ceiling_dbtp / 20)
     gain_db = target_lufs - measured
+    # A true peak lies at most ~3.5 dB over the samples around it; with the largest gain the
+    # make-up may reach, frames below this cannot touch the ceiling and need no oversampling.
+    reach = 10 ** ((gain_db + MAX_MAKEUP_DB + INTERSAMPLE_DB) / 20)
+    raw = np.concatenate(peaks)
+    raw_peaks = true_peaks(mix, raw, frame, np.flatnonzero(raw * reach > ceiling))
     limiter = _limiter(raw_peaks, gain_db, ceiling)
     planned = gain_db
     for _ in range(MAKEUP_ROUNDS):  # limiting takes a little loudness: make it up, limit again
