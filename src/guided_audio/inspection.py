@@ -13,6 +13,7 @@ from mutagen.mp4 import MP4
 
 from guided_audio.errors import BadInput
 from guided_audio.ffmpeg import run_ffmpeg
+from guided_audio.tags import LANGUAGE_ATOM
 
 # The tags shown, by a common name, for each container's own keys.
 ID3_NAMES = {"TIT2": "title", "TPE1": "artist", "TALB": "album", "TPE2": "album artist", "TRCK": "track",
@@ -87,6 +88,8 @@ def _read_tags(audio: mutagen.FileType, report: Report) -> None:
                 value = tags[key][0]
                 report.tags[name] = "/".join(map(str, value)) if isinstance(value, tuple) else str(value)
         report.lyrics = tags.get("\xa9lyr", [""])[0]
+        if LANGUAGE_ATOM in tags:
+            report.tags["language"] = bytes(tags[LANGUAGE_ATOM][0]).decode("utf-8", "replace")
         if tags.get("covr"):
             art = tags["covr"][0]
             report.cover = ("image/png" if art.imageformat == art.FORMAT_PNG else "image/jpeg", len(art))

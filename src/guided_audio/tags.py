@@ -16,7 +16,7 @@ from typing import Callable
 import mutagen
 from mutagen import id3
 from mutagen.flac import FLAC, Picture
-from mutagen.mp4 import MP4, MP4Cover
+from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 
 from guided_audio.errors import EncoderError
 
@@ -49,6 +49,7 @@ class Metadata:
     chapters: tuple[Chapter, ...] = field(default_factory=tuple)
 
 
+LANGUAGE_ATOM = "----:com.apple.iTunes:LANGUAGE"  # MP4 has no standard language tag
 Writer = Callable[[Path, Metadata], None]
 WRITERS: dict[str, Writer] = {}
 ISO639_2 = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "nl": "nld", "it": "ita", "pt": "por"}
@@ -195,6 +196,7 @@ def _mp4(path: Path, meta: Metadata) -> None:
         "\xa9gen": [meta.genre],
         "\xa9day": [meta.date],
         "\xa9cmt": [meta.comment],
+        LANGUAGE_ATOM: [MP4FreeForm(meta.language.encode("utf-8"))],
     }
     if meta.album_artist:
         atoms["aART"] = [meta.album_artist]
