@@ -83,10 +83,11 @@ class Engine(Protocol):
 
 _ENGINES: dict[str, Callable[[], Engine]] = {}
 _entry_points_loaded = False
+_INSTANCES: dict[str, tuple[Callable[[], Engine], Engine]] = {}  # name -> (factory, instance)
 
 
 def register_engine(name: str, factory: Callable[[], Engine]) -> None:
-    """Make an engine available by name."""
+    """Make an engine available by name (replacing one of the same name)."""
     _ENGINES[name] = factory
 
 
@@ -115,11 +116,14 @@ def engine_names() -> list[str]:
 
 
 def get_engine(name: str) -> Engine:
-    """An engine instance by name."""
+    """The engine of that name, made once per process (a neural voice loads its model once)."""
     _load_entry_points()
     if name not in _ENGINES:
         raise ParameterError(f"--voice: unknown speech engine '{name}' (available: {', '.join(engine_names())})")
-    return _ENGINES[name]()
+    factory = _ENGINES[name]
+    if _INSTANCES.get(name, (None,))[0] is not factory:
+        _INSTANCES[name] = (factory, factory())
+    return _INSTANCES[name][1]
 
 
 def split_voice(spec: str | None) -> tuple[str, str | None]:
