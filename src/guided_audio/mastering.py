@@ -23,6 +23,7 @@ MAKEUP_ROUNDS = 12  # each round costs no rendering; the error shrinks by about 
 MAX_MAKEUP_DB = 6.0  # beyond this the limiter would be squashing speech: stop short of the target
 INTERSAMPLE_DB = 3.5  # how far a true peak may rise over the samples around it (fs/4: 3 dB)
 EDGE = 16  # samples of context on each side of an oversampled frame
+MAX_RUN = 1024  # frames mixed again at once for oversampling: about ten seconds
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def true_peaks(mix: Mix, peaks: np.ndarray, frame: int, candidates: np.ndarray) 
     peaks = peaks.copy()
     if not len(candidates):
         return peaks
-    breaks = np.flatnonzero(np.diff(candidates) > 1) + 1
+    # runs of consecutive frames, cut to bounded lengths (a continuous guide tone makes one long run)
+    breaks = np.flatnonzero((np.diff(candidates) > 1) | (np.arange(1, len(candidates)) % MAX_RUN == 0)) + 1
     for run in np.split(candidates, breaks):
         a = max(0, int(run[0]) * frame - EDGE)
         b = min(mix.length, (int(run[-1]) + 1) * frame + EDGE)
