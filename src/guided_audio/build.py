@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator
 from xml.sax.saxutils import escape
 
 from guided_audio import __version__, encoding, practices, sessions, sounds
-from guided_audio.errors import BadInput, GuidedAudioError
+from guided_audio.errors import BadInput, GuidedAudioError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -138,12 +138,9 @@ def load(path: Path) -> Manifest:
 
 
 def _check_keys(path: Path, where: str, table: dict, known: set[str]) -> None:
-    import difflib
-
     for key in table:
         if key not in known:
-            hint = difflib.get_close_matches(key, sorted(known), n=1)
-            raise BadInput(f"{path}: {where}: unknown key '{key}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+            raise BadInput(f"{path}: {where}: unknown key '{key}'" + did_you_mean(key, known))
 
 
 def _item(path: Path, entry: dict, defaults: dict, where: str) -> Item:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
+from collections.abc import Iterable
 from pathlib import Path
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest choice, or "" when none is close."""
+    hint = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"; did you mean '{hint[0]}'?" if hint else ""
 
 
 class ExitStatus(enum.IntEnum):

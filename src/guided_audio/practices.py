@@ -6,7 +6,6 @@ that renders to the script markup (see `guided_audio.markup`).
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import sys
@@ -18,7 +17,7 @@ import jinja2
 import jinja2.sandbox
 
 from guided_audio import markup
-from guided_audio.errors import ParameterError, TemplateError
+from guided_audio.errors import ParameterError, TemplateError, did_you_mean
 from guided_audio.paths import data_folder
 
 if sys.version_info >= (3, 11):
@@ -120,8 +119,7 @@ class Practice:
         values: dict[str, Any] = {p.name: p.default for p in self.params}
         for key, raw in settings.items():
             if key not in names:
-                hint = difflib.get_close_matches(key, names, n=1)
-                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                suggestion = did_you_mean(key, names)
                 raise ParameterError(
                     f"--set {key}: '{self.name}' has no parameter '{key}'{suggestion} "
                     f"(see 'guided-audio show {self.name}')"
@@ -207,8 +205,7 @@ def load(name_or_path: str) -> Practice:
     path = builtin_dir() / f"{name_or_path}{TEMPLATE_SUFFIX}"
     if not path.is_file():
         names = builtin_names()
-        hint = difflib.get_close_matches(name_or_path, names, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        suggestion = did_you_mean(name_or_path, names)
         raise TemplateError(
             f"unknown practice '{name_or_path}'{suggestion} (built-in: {', '.join(names)}; "
             "or give the path of a .j2 template)"

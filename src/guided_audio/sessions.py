@@ -18,7 +18,6 @@ Validation collects every problem with its line and reports them all at once.
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from guided_audio import practices
-from guided_audio.errors import BadInput, ParameterError, TemplateError
+from guided_audio.errors import BadInput, ParameterError, TemplateError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,9 +132,8 @@ class _Checker:
         health = couple.get("health", [])
         for flag in health if isinstance(health, list) else []:
             if flag not in HEALTH_FLAGS:
-                hint = difflib.get_close_matches(str(flag), HEALTH_FLAGS, n=1)
-                self.problem(("couple", "health"), f"unknown health flag '{flag}'" +
-                             (f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(HEALTH_FLAGS)})"))
+                hint = did_you_mean(str(flag), HEALTH_FLAGS) or f" (known: {', '.join(HEALTH_FLAGS)})"
+                self.problem(("couple", "health"), f"unknown health flag '{flag}'{hint}")
         parts_doc = doc.get("parts", [])
         if not parts_doc:
             self.problem(("parts",), "a session needs at least one [[parts]] table with a practice")
@@ -215,8 +213,7 @@ class _Checker:
             self.problem(where, f"{key} should be a {expected}, not {value!r}")
 
     def unknown(self, where: tuple, key: str, known: set[str], table: str = "the session") -> None:
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
-        self.problem(where, f"unknown key '{key}' in {table}" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+        self.problem(where, f"unknown key '{key}' in {table}" + did_you_mean(key, known))
 
 
 def _key_lines(text: str) -> dict[tuple, int]:

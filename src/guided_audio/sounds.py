@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from guided_audio.errors import EncoderError, SoundError
+from guided_audio.errors import EncoderError, SoundError, did_you_mean
 from guided_audio.ffmpeg import decode_audio
 from guided_audio.paths import data_folder
 
@@ -63,8 +62,7 @@ def resolve(name_or_path: str, kind: str, option: str, relative_to: Path | None 
         if sound.name == name_or_path and sound.kind == kind:
             return sound.path
     choices = names(kind)
-    hint = difflib.get_close_matches(name_or_path, choices, n=1)
-    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    suggestion = did_you_mean(name_or_path, choices)
     raise SoundError(
         f"{option} {name_or_path}: no {KINDS[kind]} by that name{suggestion} "
         f"(built-in: {', '.join(choices)}; or give a file path)"
