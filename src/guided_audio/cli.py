@@ -20,7 +20,6 @@ from guided_audio.errors import ExitStatus, GuidedAudioError
 from guided_audio.mix import Levels
 from guided_audio.render import SAMPLE_RATE, Progress
 from guided_audio.sidecars import ALL as SIDECARS
-from guided_audio.timeline import plan
 
 _debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
 
@@ -159,25 +158,23 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
     For a session file, every part is printed under a '// part N' line.
     """
     from guided_audio.program import load as load_program
-    from guided_audio.render import RenderRequest
+    from guided_audio.render import RenderRequest, plan_parts
 
     program, request = load_program(RenderRequest(practice, _settings(settings), minutes, rate=rate, strict=strict))
     rate = request.rate or speech.DEFAULT_WPM
-    seconds = 0.0
-    warnings = list(program.warnings)
     texts = [part.practice.render_markup(part.values) for part in program.parts]
     scripts = program.scripts()  # parsed before anything is printed: a bad line prints only the error
-    for number, (part, text, parsed) in enumerate(zip(program.parts, texts, scripts), start=1):
+    timeline = plan_parts(
+        program, scripts, rate,
+        speech_length=lambda t, wpm, role="main": speech.estimate_samples(t, wpm, SAMPLE_RATE),
+        cue_length=lambda name: 3 * SAMPLE_RATE,
+    )
+    for number, (part, text) in enumerate(zip(program.parts, texts), start=1):
         if len(program.parts) > 1:
             click.echo(f"// part {number}: {part.title} ({part.practice.name}, {part.values['minutes']:g} min)")
         click.echo(text.rstrip("\n"))  # line numbers match errors
-        timeline = plan(
-            parsed, base_wpm=rate, sample_rate=SAMPLE_RATE, target_seconds=part.values["minutes"] * 60,
-            speech_length=lambda t, wpm, role="main": speech.estimate_samples(t, wpm, SAMPLE_RATE),
-            cue_length=lambda name: 3 * SAMPLE_RATE,
-        )
-        seconds += timeline.seconds
-        warnings += timeline.warnings
+    seconds = timeline.seconds
+    warnings = [*program.warnings, *timeline.warnings]
     click.echo(f"\n// planned duration: about {int(seconds // 60)}:{int(seconds % 60):02d} "
                f"(speech lengths estimated at {rate} wpm)", err=True)
     for warning in warnings:

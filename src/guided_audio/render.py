@@ -98,7 +98,11 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     report = speech.SpeechReport(warnings=list(program.warnings))
     voices = voice_roles(scripts, request, report)
     clips = speak(scripts, request, voices, progress, report)
-    timeline = plan_parts(program, scripts, request, clips, cues, voices)
+    timeline = plan_parts(
+        program, scripts, request.rate,
+        speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
+        cue_length=lambda name: len(cues[name]),
+    )
     mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
     master = mastering.plan(mix, target_loudness(request), fmt.peak_ceiling)
     metadata = describe(program, request, first_bed, timeline)
@@ -213,16 +217,16 @@ def speak(
 
 
 def plan_parts(
-    program: Program, scripts: list[markup.Script], request: RenderRequest,
-    clips: dict[speech.Line, speech.Clip], cues: dict[str, np.ndarray], voices: dict[str, str | None],
+    program: Program, scripts: list[markup.Script], base_wpm: int,
+    speech_length: Callable[..., int], cue_length: Callable[[str], int],
 ) -> Timeline:
     """Each part's timeline, reaching its own minutes, joined one after another."""
     parts = [
         plan(
             script,
-            base_wpm=request.rate,
-            speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
-            cue_length=lambda name: len(cues[name]),
+            base_wpm=base_wpm,
+            speech_length=speech_length,
+            cue_length=cue_length,
             sample_rate=SAMPLE_RATE,
             target_seconds=part.values["minutes"] * 60,
         )
