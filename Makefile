@@ -22,6 +22,8 @@ demo: $(STAMP)
 	@ls -1 $(CURDIR)/output/demo-*
 
 test: $(STAMP)
+	$(BIN)/python -m mypy src
+	$(BIN)/python -m ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

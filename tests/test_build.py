@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import inspect
 import json
@@ -526,10 +527,8 @@ def test_a_build_killed_alone_is_finished_by_the_next(tmp_path: Path, speech_cac
         check_recovery(manifest, root, speech_cache, done)
     finally:
         for pid in workers:  # the orphaned workers this test started
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # -- build times ----------------------------------------------------------------------------

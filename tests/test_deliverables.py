@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
-
 from conftest import decode, write_template
+
 from guided_audio import cover, sidecars
 from guided_audio.cli import cli
 from guided_audio.inspection import ffmpeg_chapters, inspect
@@ -77,7 +78,7 @@ def parse_captions(text: str, kind: str) -> list[tuple[float, float, list[str]]]
 
 
 def test_tags_read_back_by_mutagen(rendered) -> None:
-    fmt, result, doc = rendered
+    _, result, doc = rendered
     report = inspect(result.audio)
     assert report.tags["title"] == "Évening — ☾ calm"
     assert report.tags["artist"] == "Dr. Zoë Åberg"
@@ -118,7 +119,7 @@ def test_chapters_read_back_by_ffmpeg_match_the_timeline(rendered) -> None:
     sections = [e for e in doc["events"] if e["kind"] == "section"]
     chapters = ffmpeg_chapters(result.audio)
     assert [c[2] for c in chapters] == [s["text"] for s in sections]
-    for (start, end, _), section in zip(chapters, sections):
+    for (start, _end, _), section in zip(chapters, sections):
         assert abs(start - section["start"]) <= 0.05, (fmt, start, section)
 
 
@@ -143,16 +144,16 @@ def test_chapters_read_back_by_mutagen(rendered) -> None:
 
 
 def test_captions_follow_the_speech_in_the_audio(rendered) -> None:
-    fmt, result, doc = rendered
+    _, result, doc = rendered
     audio, rate = decode(result.audio)
     envelope = np.sqrt(np.convolve((audio**2).mean(axis=1), np.ones(441) / 441, mode="same"))
     speech = [e for e in doc["events"] if e["kind"] == "speech"]
     for kind in ("vtt", "srt"):
         cues = parse_captions(result.sidecars[kind].read_text(encoding="utf-8"), kind)
-        for (a, b, _), (c, d, _) in zip(cues, cues[1:]):
+        for (_, b, _), (c, _, _) in itertools.pairwise(cues):
             assert b <= c, "captions overlap"
         # every cue lies inside a speech event, and the words of the events are all there
-        for start, end, lines in cues:
+        for start, end, _ in cues:
             assert any(e["start"] - 0.05 <= start and end <= e["end"] + 0.05 for e in speech), (start, end)
         joined = " ".join(" ".join(lines) for _, _, lines in cues)
         assert joined.split() == " ".join(e["text"] for e in speech).split()
@@ -172,7 +173,7 @@ def test_podcasting_chapters_json(rendered) -> None:
 
 
 def test_inspect_command_shows_what_landed(rendered, runner) -> None:
-    fmt, result, _ = rendered
+    _, result, _ = rendered
     out = runner.invoke(cli, ["inspect", str(result.audio)])
     assert out.exit_code == 0, out.output
     text = out.stdout

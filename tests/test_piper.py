@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -145,7 +146,7 @@ def test_render_puts_speech_where_the_sidecar_says(tmp_path: Path) -> None:
         "Welcome, both of you.", "Let your breath be slow and easy.", "Thank you."]
     spans = [(round(e["start"] * SR), round(e["end"] * SR)) for e in speech_events]
     inside = [rms_db(audio[a:b]) for a, b in spans]
-    gaps = [audio[b + SR // 10 : c - SR // 10] for (_, b), (c, _) in zip(spans, spans[1:])]
+    gaps = [audio[b + SR // 10 : c - SR // 10] for (_, b), (c, _) in itertools.pairwise(spans)]
     assert all(len(g) > SR for g in gaps)
     quiet = max(rms_db(g) for g in gaps)
     assert min(inside) > -35, inside

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import signal
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from guided_audio import soundgen
 from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.soundgen import LOOP_FRAMES, SAMPLE_RATE, SOUNDS
 
+ROOT = Path(__file__).resolve().parents[1]
 SOUND_DIR = ROOT / "sounds"
 BEDS = [name for name, spec in SOUNDS.items() if spec.kind == "bed"]
 CUES = [name for name, spec in SOUNDS.items() if spec.kind == "cue"]
@@ -37,7 +36,7 @@ def flac_streaminfo(path: Path) -> tuple[int, int, int, int]:
             packed & 0xFFFFFFFFF)
 
 
-@lru_cache(maxsize=None)
+@cache
 def decoded(name: str) -> np.ndarray:
     """Decode sounds/NAME.flac with ffmpeg to float32 (frames, 2)."""
     cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i",

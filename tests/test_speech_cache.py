@@ -192,7 +192,7 @@ def silent_engine(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_silent_engine_output_is_an_engine_error(silent_engine: str, tmp_path: Path) -> None:
     assert "silent" in speech.engine_names()
-    with pytest.raises(EngineError, match="no audible speech for 'Hello there.'"):
+    with pytest.raises(EngineError, match=r"no audible speech for 'Hello there\.'"):
         say([Line("Hello there.", 115)], tmp_path, voice=silent_engine)
     assert cached_files(tmp_path) == []
 

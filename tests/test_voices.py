@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import decode, write_template
+
 from guided_audio import speech
 from guided_audio.cli import cli
 from guided_audio.errors import BadInput

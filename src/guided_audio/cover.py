@@ -27,9 +27,9 @@ def generate(title: str, subtitle: str, key: str) -> bytes:
     top, bottom = PALETTES[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PALETTES)]
     image = Image.new("RGB", (SIZE, SIZE))
     draw = ImageDraw.Draw(image)
-    for y in range(SIZE):
-        t = y / (SIZE - 1)
-        draw.line([(0, y), (SIZE, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+    for row in range(SIZE):
+        t = row / (SIZE - 1)
+        draw.line([(0, row), (SIZE, row)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
     glow = tuple(min(255, c + 40) for c in bottom)
     draw.ellipse((SIZE * 0.3, SIZE * 0.14, SIZE * 0.7, SIZE * 0.54), outline=glow, width=6)
     title_font = ImageFont.load_default(size=86)

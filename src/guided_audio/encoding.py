@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
-from typing import IO, Callable, Iterable
+from typing import IO
 
 import numpy as np
 
@@ -118,10 +120,8 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, np.ndarray]], fmt: Format,
             _put(queue, None, writer)
             writer.join()
             if not proc.stdin.closed:
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
-                except BrokenPipeError:
-                    pass
         status = proc.wait()
         if status != 0:
             errors.seek(0)
@@ -132,7 +132,7 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, np.ndarray]], fmt: Format,
             )
 
 
-def _feed(queue: "Queue[bytes | None]", pipe: IO[bytes]) -> None:
+def _feed(queue: Queue[bytes | None], pipe: IO[bytes]) -> None:
     """Write queued chunks into ffmpeg's stdin until the end marker; stop early if ffmpeg quits."""
     try:
         while (chunk := queue.get()) is not None:
@@ -142,7 +142,7 @@ def _feed(queue: "Queue[bytes | None]", pipe: IO[bytes]) -> None:
         pass  # ffmpeg stopped: its exit status says why; the producer sees this thread end
 
 
-def _put(queue: "Queue[bytes | None]", item: bytes | None, writer: threading.Thread) -> bool:
+def _put(queue: Queue[bytes | None], item: bytes | None, writer: threading.Thread) -> bool:
     """Queue an item for the writer; False if the writer has stopped."""
     while writer.is_alive():
         try:

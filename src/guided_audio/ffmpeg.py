@@ -21,7 +21,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - it is a dependency
         raise EncoderError("ffmpeg not found: install ffmpeg or the imageio-ffmpeg package") from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def run_ffmpeg(args: list[str], *, what: str, input_bytes: bytes | None = None) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mutagen
 from mutagen.flac import FLAC, Picture
@@ -72,7 +73,7 @@ def ffmpeg_chapters(path: Path) -> list[tuple[float, float, str]]:
 
 def _read_tags(audio: mutagen.FileType, report: Report) -> None:
     report.codec = type(audio).__name__
-    tags = audio.tags
+    tags: Any = audio.tags  # mutagen declares FileType.tags as None; it is the format's tag object
     if isinstance(tags, ID3):
         for frame in tags.values():
             name = ID3_NAMES.get(frame.FrameID)

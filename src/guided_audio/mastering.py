@@ -105,7 +105,7 @@ class LoudnessMeter:
 def sample_peaks(block: np.ndarray, frame: int) -> np.ndarray:
     """The largest sample of each frame of a block (the last frame may be short)."""
     n = len(block) // frame * frame
-    peaks = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
+    peaks: np.ndarray = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
     if n < len(block):
         peaks = np.append(peaks, np.abs(block[n:]).max())
     return peaks

@@ -9,9 +9,9 @@ never masked by its cue. The bed fades in, out, and across changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -103,7 +103,8 @@ class Mix:
         out += effects * _steps(10 ** (-self.levels.cue_duck * depth / 20), len(out))[:, None]
         self.voice.add(out, start, stop)
         if self.channels == 1:
-            return out.mean(axis=1, keepdims=True)
+            mono: np.ndarray = out.mean(axis=1, keepdims=True)
+            return mono
         return out
 
     def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:

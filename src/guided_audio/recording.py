@@ -26,9 +26,12 @@ def script_lines(script: markup.Script) -> list[ScriptLine]:
         if isinstance(item, markup.Section):
             section = item.title
             continue
-        texts = [item.text] if isinstance(item, markup.Speech) else []
-        if isinstance(item, markup.Breathe):
+        if isinstance(item, markup.Speech):
+            texts = [item.text]
+        elif isinstance(item, markup.Breathe):
             texts = list(item.words.values())
+        else:
+            continue
         for text in texts:
             seen.setdefault((text, item.voice), ScriptLine(line_id(text), section, item.voice, text))
     return list(seen.values())

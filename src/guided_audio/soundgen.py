@@ -90,12 +90,12 @@ def db_to_amp(db: float) -> float:
 def rms_dbfs(x: np.ndarray) -> float:
     """Return the RMS level of all samples in dBFS (full scale = 1.0)."""
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return 20.0 * np.log10(max(rms, 1e-12))
+    return float(20.0 * np.log10(max(rms, 1e-12)))
 
 
 def peak_dbfs(x: np.ndarray) -> float:
     """Return the sample peak of all samples in dBFS."""
-    return 20.0 * np.log10(max(float(np.max(np.abs(x))), 1e-12))
+    return float(20.0 * np.log10(max(float(np.max(np.abs(x))), 1e-12)))
 
 
 def _freqs(n: int) -> np.ndarray:
@@ -104,23 +104,27 @@ def _freqs(n: int) -> np.ndarray:
 
 def _lowpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
     """Butterworth-shaped magnitude response (zero phase)."""
-    return 1.0 / np.sqrt(1.0 + (f / cutoff) ** (2 * order))
+    gain: np.ndarray = 1.0 / np.sqrt(1.0 + (f / cutoff) ** (2 * order))
+    return gain
 
 
 def _highpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
     safe = np.maximum(f, 1e-9)  # DC gets (numerically) zero gain
-    return 1.0 / np.sqrt(1.0 + (cutoff / safe) ** (2 * order))
+    gain: np.ndarray = 1.0 / np.sqrt(1.0 + (cutoff / safe) ** (2 * order))
+    return gain
 
 
 def _tilt(f: np.ndarray, exponent: float, floor_hz: float = 20.0) -> np.ndarray:
     """Amplitude slope 1/f**exponent (0.5 = pink, 1 = brown), flat below floor_hz."""
-    return np.maximum(f, floor_hz) ** -exponent
+    gain: np.ndarray = np.maximum(f, floor_hz) ** -exponent
+    return gain
 
 
 def _bump(f: np.ndarray, centre: float, octaves: float, gain_db: float) -> np.ndarray:
     """Broad bell-shaped boost on a log-frequency axis."""
     dist = np.log2(np.maximum(f, 1e-9) / centre) / octaves
-    return 1.0 + (db_to_amp(gain_db) - 1.0) * np.exp(-0.5 * dist**2)
+    gain: np.ndarray = 1.0 + (db_to_amp(gain_db) - 1.0) * np.exp(-0.5 * dist**2)
+    return gain
 
 
 # --------------------------------------------------------------------------
@@ -136,7 +140,8 @@ def _shaped_noise(rng: np.random.Generator, n: int, gain: np.ndarray) -> np.ndar
     spectrum = (rng.standard_normal(bins) + 1j * rng.standard_normal(bins)) * gain
     spectrum[0] = 0.0  # no DC offset
     x = np.fft.irfft(spectrum, n=n)
-    return x / np.sqrt(np.mean(x**2))
+    unit: np.ndarray = x / np.sqrt(np.mean(x**2))
+    return unit
 
 
 def _stereo_noise(
@@ -190,11 +195,13 @@ def _scatter(n: int, events: Iterable[tuple[int, Audio]]) -> Audio:
 def _pan(mono: np.ndarray, position: float) -> Audio:
     """Equal-power pan; position -1 (left) .. +1 (right), centre keeps unit gain per channel."""
     angle = (position + 1.0) * np.pi / 4.0
-    return np.column_stack([mono * np.cos(angle), mono * np.sin(angle)]) * np.sqrt(2.0)
+    panned: Audio = np.column_stack([mono * np.cos(angle), mono * np.sin(angle)]) * np.sqrt(2.0)
+    return panned
 
 
 def _set_rms(x: Audio, db: float) -> Audio:
-    return x * (db_to_amp(db) / np.sqrt(np.mean(x**2)))
+    scaled: Audio = x * (db_to_amp(db) / np.sqrt(np.mean(x**2)))
+    return scaled
 
 
 def _finish_bed(x: Audio, rms_db: float) -> Audio:
@@ -294,7 +301,8 @@ def make_gentle_drone(rng: np.random.Generator) -> Audio:
     """Gentle drone: an open fifth on A of soft partials with slow beating; whole cycles per loop."""
     t = np.arange(LOOP_FRAMES) / SAMPLE_RATE
     # Main tones share their phase in both channels so a mono sum never cancels them.
-    mains = sum(level * _soft_triangle(t, hz, rng.uniform(0, 2 * np.pi)) for hz, level, _ in _DRONE_TONES)
+    mains = sum((level * _soft_triangle(t, hz, rng.uniform(0, 2 * np.pi)) for hz, level, _ in _DRONE_TONES),
+                np.zeros_like(t))
     channels = []
     for side in (1.0, -1.0):  # left twin sharp, right twin flat: beats drift across the image
         ch = mains.copy()
@@ -376,7 +384,8 @@ def _finish_cue(x: Audio, attack_ms: float, fade_s: float) -> Audio:
     x[:a] *= _attack(a)[:, None]
     r = int(fade_s * SAMPLE_RATE)
     x[-r:] *= (0.5 + 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, r)))[:, None]
-    return x * (db_to_amp(CUE_PEAK_DB) / np.max(np.abs(x)))
+    normalized: Audio = x * (db_to_amp(CUE_PEAK_DB) / np.max(np.abs(x)))
+    return normalized
 
 
 def _felt_mallet(rng: np.random.Generator, seconds: float, cutoff: float, tau: float) -> Audio:
@@ -384,7 +393,8 @@ def _felt_mallet(rng: np.random.Generator, seconds: float, cutoff: float, tau: f
     t = _time(seconds)
     sos = signal.butter(2, cutoff, "lowpass", fs=SAMPLE_RATE, output="sos")
     noise = signal.sosfilt(sos, rng.standard_normal((len(t), 2)), axis=0)
-    return noise / np.max(np.abs(noise)) * np.exp(-t / tau)[:, None]
+    thump: Audio = noise / np.max(np.abs(noise)) * np.exp(-t / tau)[:, None]
+    return thump
 
 
 def _pad_to(x: Audio, frames: int) -> Audio:
@@ -431,11 +441,11 @@ def make_wood_tick(rng: np.random.Generator) -> Audio:
     """Soft wooden tick: damped modes of a small block plus a band-passed contact burst."""
     t = _time(1.0)
     modes = [(420.0, 0.3, 0.035), (950.0, 1.0, 0.025), (2480.0, 0.3, 0.010)]  # Hz, level, tau s
-    mono = sum(lvl * np.exp(-t / tau) * np.sin(2 * np.pi * hz * t) for hz, lvl, tau in modes)
+    mono = sum((lvl * np.exp(-t / tau) * np.sin(2 * np.pi * hz * t) for hz, lvl, tau in modes), np.zeros_like(t))
     sos = signal.butter(2, (700.0, 2500.0), "bandpass", fs=SAMPLE_RATE, output="sos")
     burst = signal.sosfilt(sos, rng.standard_normal((len(t), 2)), axis=0)
     burst *= 0.25 * np.exp(-t / 0.004)[:, None] / np.max(np.abs(burst))
-    x = mono[:, None] + burst
+    x: Audio = mono[:, None] + burst
     x[int(0.35 * SAMPLE_RATE) :] = 0.0  # already below -80 dB here; make the rest true silence
     x[: int(0.35 * SAMPLE_RATE)] = _finish_cue(x[: int(0.35 * SAMPLE_RATE)], 1.5, 0.1)
     return x

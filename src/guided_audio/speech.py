@@ -12,10 +12,11 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class Engine(Protocol):
 
     def synthesize(
         self, lines: list[Line], voice: str | None, folder: Path, done: Callable[[int], None]
-    ) -> list[Path | None]:
+    ) -> Sequence[Path | None]:
         """One audio file per line (None: this engine has no audio for it); call done(n) as lines finish."""
 
     def voices(self) -> list[VoiceInfo]:
@@ -269,7 +270,7 @@ def _fallback(
             f"{spec}: no recording {line_id(line.text)} for {line.text!r}; the speech engine says it instead"
         )
     substitutes = {line: Line(line.text, line.wpm, DEFAULT_ENGINE + ":") for line in lines}
-    found, still = _synthesize_voice(None, list(substitutes.values()), cache_dir, progress, report)
+    found, _still = _synthesize_voice(None, list(substitutes.values()), cache_dir, progress, report)
     return {line: found[sub] for line, sub in substitutes.items()}
 
 

@@ -9,14 +9,15 @@ for m4a (its chapters are written by ffmpeg while encoding; a later save keeps t
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 import mutagen
 from mutagen import id3
-from mutagen.flac import FLAC, Picture
-from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
+from mutagen.flac import FLAC, Picture, VCFLACDict
+from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm, MP4Tags
 
 from guided_audio.errors import EncoderError
 
@@ -175,7 +176,7 @@ def _flac(path: Path, meta: Metadata) -> None:
     audio = FLAC(path)
     if audio.tags is None:
         audio.add_tags()
-    audio.tags.update(_comments(meta))
+    cast(VCFLACDict, audio.tags).update(_comments(meta))  # add_tags() made them
     audio.clear_pictures()
     if meta.cover:
         audio.add_picture(_picture(meta))
@@ -207,7 +208,7 @@ def _mp4(path: Path, meta: Metadata) -> None:
     if meta.cover:
         kind = MP4Cover.FORMAT_PNG if meta.cover_mime == "image/png" else MP4Cover.FORMAT_JPEG
         atoms["covr"] = [MP4Cover(meta.cover, imageformat=kind)]
-    audio.tags.update(atoms)
+    cast(MP4Tags, audio.tags).update(atoms)  # mutagen types MP4.tags as None only
     audio.save()
 
 

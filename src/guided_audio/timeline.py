@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 from guided_audio import markup
 
@@ -84,7 +84,9 @@ def plan(
 
 
 class _Layout:
-    def __init__(self, script, base_wpm, speech_length, cue_length, sample_rate):
+    def __init__(
+        self, script: markup.Script, base_wpm: int, speech_length: SpeechLength, cue_length: CueLength, sample_rate: int
+    ) -> None:
         self.script = script
         self.base_wpm = base_wpm
         self.speech_length = speech_length
@@ -197,6 +199,7 @@ class _Layout:
             cycles = max(1 if self.placing else 0, cycles)  # measuring: a block with no share takes no time
             self.spend_fill(round(cycles * period_samples))
         else:
+            assert item.length is not None  # the parser gives a breathing block cycles or a length
             cycles = max(1, math.floor(Fraction(str(item.length.seconds)) / period))
         start = self.cursor
         if self.placing:

@@ -92,7 +92,7 @@ def main() -> None:
     report = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    sys.stdout = open(os.devnull, "w")
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- stays open for the worker's whole life
 
     def send(**msg: object) -> None:
         report.write(json.dumps(msg) + "\n")
@@ -121,7 +121,8 @@ def main() -> None:
     voices = engine.getProperty("voices")
     if request["command"] == "voices":
         for v in voices:
-            langs = [l.decode("utf-8", "replace") if isinstance(l, bytes) else str(l) for l in (v.languages or [])]
+            langs = [lang.decode("utf-8", "replace") if isinstance(lang, bytes) else str(lang)
+                     for lang in (v.languages or [])]
             send(voice={"id": v.id, "name": v.name, "languages": langs, "gender": v.gender})
         return
     voice = request.get("voice")

@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from guided_audio.errors import EngineError, ParameterError
 from guided_audio.speech import Line, VoiceInfo
@@ -52,14 +53,14 @@ class Pyttsx3Engine:
         self, lines: list[Line], voice: str | None, folder: Path, done: Callable[[int], None]
     ) -> list[Path]:
         paths = [folder / f"{i:05d}.wav" for i in range(len(lines))]
-        jobs = [{"text": l.text, "rate": l.wpm, "path": str(p)} for l, p in zip(lines, paths)]
+        jobs = [{"text": line.text, "rate": line.wpm, "path": str(p)} for line, p in zip(lines, paths)]
         self._run({"command": "say", "voice": voice, "jobs": jobs}, on_line=lambda msg: done(1) if "done" in msg else None)
         return paths
 
     def voices(self) -> list[VoiceInfo]:
         found: list[VoiceInfo] = []
 
-        def collect(msg: dict) -> None:
+        def collect(msg: dict[str, Any]) -> None:
             if "voice" in msg:
                 v = msg["voice"]
                 found.append(VoiceInfo(v["id"], v["name"], tuple(v["languages"]), v["gender"] or ""))
@@ -67,7 +68,7 @@ class Pyttsx3Engine:
         self._run({"command": "voices"}, on_line=collect)
         return found
 
-    def _run(self, request: dict, on_line: Callable[[dict], None]) -> None:
+    def _run(self, request: dict[str, Any], on_line: Callable[[dict[str, Any]], None]) -> None:
         env = dict(os.environ, PYTHONIOENCODING="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-m", WORKER],

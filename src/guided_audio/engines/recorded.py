@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
