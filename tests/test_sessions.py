@@ -361,7 +361,7 @@ def test_new_session_writes_the_starter_and_refuses_to_overwrite(tmp_path: Path,
     result = run(runner, "new-session", path)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == str(path)
-    assert path.read_text(encoding="utf-8") == sessions.STARTER
+    assert path.read_text(encoding="utf-8") == sessions.starter()
 
     path.write_text("# our own notes\n", encoding="utf-8")
     again = run(runner, "new-session", path)
@@ -371,7 +371,7 @@ def test_new_session_writes_the_starter_and_refuses_to_overwrite(tmp_path: Path,
 
     forced = run(runner, "new-session", path, "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert path.read_text(encoding="utf-8") == sessions.STARTER
+    assert path.read_text(encoding="utf-8") == sessions.starter()
     assert [p.name for p in tmp_path.iterdir()] == ["ours.toml"]  # no temporary file left
 
 

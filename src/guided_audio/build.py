@@ -33,10 +33,11 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from xml.sax.saxutils import escape
 
 from guided_audio import __version__, encoding, practices, sessions, sounds
@@ -137,13 +138,13 @@ def load(path: Path) -> Manifest:
                     doc.get("feed"))
 
 
-def _check_keys(path: Path, where: str, table: dict, known: set[str]) -> None:
+def _check_keys(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
     for key in table:
         if key not in known:
             raise BadInput(f"{path}: {where}: unknown key '{key}'" + did_you_mean(key, known))
 
 
-def _item(path: Path, entry: dict, defaults: dict, where: str) -> Item:
+def _item(path: Path, entry: dict[str, Any], defaults: dict[str, Any], where: str) -> Item:
     _check_keys(path, where, entry, ITEM_KEYS)
     if ("practice" in entry) == ("session" in entry):
         raise BadInput(f"{path}: {where}: give either practice = NAME or session = FILE")
@@ -154,12 +155,21 @@ def _item(path: Path, entry: dict, defaults: dict, where: str) -> Item:
     options = {k: v for k, v in {**defaults, **entry}.items() if k in DEFAULT_KEYS - {"album"}}
     if options.get("format", "mp3") not in encoding.FORMATS:
         raise BadInput(f"{path}: {where}: unknown format '{options['format']}'")
-    settings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in entry.get("settings", {}).items()}
+    settings = {k: _setting(v) for k, v in entry.get("settings", {}).items()}
     return Item(_slug(str(name)), str(entry.get("album", defaults.get("album", "Library"))), entry.get("title"),
                 target, settings, options)
 
 
-def _expand(path: Path, matrix: dict, defaults: dict, where: str) -> list[Item]:
+def _setting(value: Any) -> str:
+    """A manifest value as `--set` text: true/false, and a list (of health flags) as a, b."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where: str) -> list[Item]:
     axes = {k: v for k, v in matrix.items() if isinstance(v, list)}
     fixed = {k: v for k, v in matrix.items() if not isinstance(v, list)}
     pattern = str(fixed.pop("name", "{practice}-{minutes}min"))
@@ -269,7 +279,7 @@ def build(
 
 def _render_all(
     todo: list[tuple[Item, str]], root: Path, jobs: int, cache_dir: Path | None
-) -> Iterator[tuple[Item, str, dict | str]]:
+) -> Iterator[tuple[Item, str, dict[str, Any] | str]]:
     """Render items in worker processes; yield each as it finishes (a summary dict, or the error)."""
     if not todo:
         return
@@ -278,7 +288,7 @@ def _render_all(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_watch_parent,
                              initargs=(os.getpid(),)) as pool:
-        running: dict[Future, tuple[Item, str]] = {
+        running: dict[Future[dict[str, Any] | str], tuple[Item, str]] = {
             pool.submit(render_item, item, str(root), str(cache_dir) if cache_dir else None): (item, key)
             for item, key in todo
         }
@@ -309,18 +319,19 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def render_item(item: Item, root: str, cache_dir: str | None) -> dict | str:
+def render_item(item: Item, root: str, cache_dir: str | None) -> dict[str, Any] | str:
     """Render one item (in a worker process); a summary for the index, or the error's message."""
     from guided_audio.render import RenderRequest, TagOverrides, render
 
     options = item.options
+    cache: dict[str, Any] = {"cache_dir": Path(cache_dir)} if cache_dir else {}
     request = RenderRequest(
         practice=item.target, settings=item.settings, minutes=options.get("minutes"),
         voice=options.get("voice"), second_voice=options.get("second_voice"), rate=options.get("rate"),
         ambient=options.get("ambient"), format=options.get("format", "mp3"), output=item.path(Path(root)),
         loudness=options.get("loudness"), tags=TagOverrides(title=item.title, album=item.album,
                                                             artist=options.get("artist")),
-        **({"cache_dir": Path(cache_dir)} if cache_dir else {}),
+        **cache,
     )
     try:
         result = render(request)
@@ -341,9 +352,11 @@ def render_item(item: Item, root: str, cache_dir: str | None) -> dict | str:
 
 def _title_of(result: Any) -> str:
     try:
-        return json.loads(result.sidecar.read_text())["title"]
+        title: str = json.loads(result.sidecar.read_text())["title"]
+        return title
     except (OSError, ValueError, KeyError, AttributeError):
-        return result.audio.stem
+        stem: str = result.audio.stem
+        return stem
 
 
 class _locked:
@@ -352,7 +365,7 @@ class _locked:
     def __init__(self, root: Path):
         self.path = root / LOCK
 
-    def __enter__(self) -> "_locked":
+    def __enter__(self) -> _locked:
         self.handle = open(self.path, "a")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -372,14 +385,15 @@ def _remove_partials(root: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _read_state(root: Path) -> dict[str, dict]:
+def _read_state(root: Path) -> dict[str, dict[str, Any]]:
     try:
-        return json.loads((root / STATE).read_text(encoding="utf-8"))
+        state: dict[str, dict[str, Any]] = json.loads((root / STATE).read_text(encoding="utf-8"))
+        return state
     except (OSError, ValueError):
         return {}
 
 
-def _write_state(root: Path, state: dict) -> None:
+def _write_state(root: Path, state: dict[str, dict[str, Any]]) -> None:
     _atomic(root / STATE, json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
@@ -399,9 +413,9 @@ def _atomic(path: Path, text: str) -> None:
 # -- playlists, index and feed ----------------------------------------------------------------
 
 
-def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict]) -> None:
+def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any]]) -> None:
     entries = [(key, state[key]) for key in (i.key for i in manifest.items) if key in state]
-    albums: dict[str, list[dict]] = {}
+    albums: dict[str, list[dict[str, Any]]] = {}
     for _, entry in entries:
         albums.setdefault(entry["album"], []).append(entry)
     for album, rows in albums.items():
@@ -416,7 +430,7 @@ def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict]) -> No
         _atomic(root / "feed.xml", feed_xml(manifest, root, entries))
 
 
-def feed_xml(manifest: Manifest, root: Path, entries: list[tuple[str, dict]]) -> str:
+def feed_xml(manifest: Manifest, root: Path, entries: list[tuple[str, dict[str, Any]]]) -> str:
     """A private podcast feed: RSS 2.0 with the iTunes and Podcasting 2.0 tags, kept out of directories."""
     feed = manifest.feed or {}
     base = str(feed.get("base_url", "")).rstrip("/") + "/"

@@ -10,16 +10,22 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from guided_audio import __version__, encoding, practices, sounds, speech
+from guided_audio import __version__, encoding, health, practices, sounds, speech
 from guided_audio.errors import ExitStatus, GuidedAudioError
 from guided_audio.mix import Levels
 from guided_audio.render import SAMPLE_RATE, Progress
 from guided_audio.sidecars import ALL as SIDECARS
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
 
@@ -27,7 +33,10 @@ _debug = bool(os.environ.get("GUIDED_AUDIO_DEBUG"))
 class CLI(click.Group):
     """A group whose errors are one `error:` line with a documented exit status."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+    def main(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> NoReturn:
         try:
             status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except GuidedAudioError as exc:
@@ -96,9 +105,22 @@ def show(practice: str) -> None:
     click.echo(f"ambient bed      default {p.ambient}\n")
     click.echo("Parameters (--set NAME=VALUE):")
     for param in p.params:
+        if health.is_flag(param.name):
+            continue
         default = "''" if param.default == "" else param.default
-        click.echo(f"  {param.name} ({param.type}, default {default}; {param.describe_range()})")
+        private = "; private" if param.private else ""
+        click.echo(f"  {param.name} ({param.type}, default {default}; {param.describe_range()}{private})")
         click.echo(f"      {param.help}")
+    click.echo("\nHealth flags (--set health=FLAG,FLAG or a session's health = [...]; private):")
+    for flag in health.FLAGS:
+        if flag in p.health_flags:
+            click.echo(f"  {flag:<28} adapted: {health.FLAGS[flag]}")
+        elif flag in p.unaffected_by:
+            click.echo(f"  {flag:<28} needs no change in this practice")
+        else:
+            click.echo(f"  {flag:<28} NOT adapted: a warning, or an error with --strict")
+    click.echo("\nPrivate values shape what is said and are never written into tags, sidecars, indexes, feeds,\n"
+               "file names or messages.")
     if p.sources:
         click.echo("\nSources: " + "; ".join(p.sources))
 
@@ -127,7 +149,8 @@ def list_sounds() -> None:
 
 _set_option = click.option(
     "--set", "settings", multiple=True, metavar="KEY=VALUE",
-    help="Set a practice parameter (repeatable); see 'guided-audio show PRACTICE'.",
+    help="Set a practice parameter (repeatable); see 'guided-audio show PRACTICE'. "
+         "--set health=FLAG,FLAG sets health flags.",
 )
 _minutes_option = click.option("--minutes", type=float, help="Target length in minutes (default: the practice's).")
 _rate_option = click.option(
@@ -162,7 +185,7 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
 
     program, request = load_program(RenderRequest(practice, _settings(settings), minutes, rate=rate, strict=strict))
     rate = request.rate or speech.DEFAULT_WPM
-    texts = [part.practice.render_markup(part.values) for part in program.parts]
+    texts = program.texts()
     scripts = program.scripts()  # parsed before anything is printed: a bad line prints only the error
     timeline = plan_parts(
         program, scripts, rate,
@@ -174,7 +197,7 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
             click.echo(f"// part {number}: {part.title} ({part.practice.name}, {part.values['minutes']:g} min)")
         click.echo(text.rstrip("\n"))  # line numbers match errors
     seconds = timeline.seconds
-    warnings = [*program.warnings, *timeline.warnings]
+    warnings = [program.redact(w) for w in (*program.warnings, *timeline.warnings)]
     click.echo(f"\n// planned duration: about {int(seconds // 60)}:{int(seconds % 60):02d} "
                f"(speech lengths estimated at {rate} wpm)", err=True)
     for warning in warnings:
@@ -187,12 +210,12 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
 def new_session(path: Path, force: bool) -> None:
     """Write a commented starter session file for one couple's evening."""
     from guided_audio.render import Publisher
-    from guided_audio.sessions import STARTER
+    from guided_audio.sessions import starter
 
     if path.exists() and not force:
         raise click.BadParameter(f"{path} exists (use --force to replace it)", param_hint="PATH")
     with Publisher(path) as publish:
-        publish.temp(path).write_text(STARTER, encoding="utf-8")
+        publish.temp(path).write_text(starter(), encoding="utf-8")
     click.echo(str(path))
 
 
@@ -278,7 +301,7 @@ class _Bar(Progress):
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.bar = None
+        self.bar: ProgressBar[int] | None = None
 
     def stage(self, label: str, total: int) -> Callable[[int], None]:
         self.done()
@@ -294,7 +317,7 @@ class _Bar(Progress):
             self.bar = None
 
 
-def _levels_option(f):
+def _levels_option(f: _F) -> _F:
     """--duck, --accessible and one gain option per layer, gathered into a Levels."""
     defaults = Levels()
     f = click.option("--accessible", is_flag=True,
@@ -307,7 +330,7 @@ def _levels_option(f):
     return f
 
 
-def _levels(options: dict) -> Levels:
+def _levels(options: dict[str, Any]) -> Levels:
     duck = 20.0 if options.pop("accessible") else options.pop("duck")
     options.pop("duck", None)
     gains = {layer: options.pop(f"{layer}_level") for layer in ("voice", "bed", "cue", "guide")}
@@ -343,8 +366,12 @@ def _levels(options: dict) -> Levels:
 @click.option("--cover", type=click.Path(path_type=Path, dir_okay=False), metavar="IMAGE",
               help="Cover art (PNG or JPEG) instead of the generated one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-def render(practice, settings, minutes, voice, second_voice, strict, rate, ambient, fmt, output, mono, loudness, cache_dir,
-           sidecar_list, no_sidecars, title, artist, album, track, cover, quiet, **level_options) -> None:
+def render(
+    practice: str, settings: tuple[str, ...], minutes: float | None, voice: str | None, second_voice: str | None,
+    strict: bool, rate: int | None, ambient: str | None, fmt: str | None, output: Path | None, mono: bool,
+    loudness: float | None, cache_dir: Path, sidecar_list: str, no_sidecars: bool, title: str | None,
+    artist: str | None, album: str | None, track: str | None, cover: Path | None, quiet: bool, **level_options: Any,
+) -> None:
     """Render a practice or a session file (.toml) to a tagged audio file.
 
     Captions, chapters and a timeline are written beside it. A session file's

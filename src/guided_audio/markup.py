@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Union
 
 from guided_audio.errors import MarkupError
 
@@ -33,6 +32,31 @@ VOICE_ROLES = ("main", "second")  # render's --voice and --second-voice
 BREATH_PHASES = ("in", "top", "hold", "out", "rest")
 PHASE_NAMES = {"in": "inhale", "top": "top-up", "hold": "hold", "out": "exhale", "rest": "rest"}
 MAX_SPOKEN_CHARS = 600
+# Put before a markup character in a value (see `literal`): the line is then spoken text, and
+# the mark itself is taken out of what is spoken.
+LITERAL_MARK = "\u2060"  # WORD JOINER: invisible, and not whitespace, so `strip()` keeps it
+# Every character str.splitlines() breaks at, and the other control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MARKUP_START = re.compile(r"(@|#|/)")
+
+
+def literal(value: str) -> str:
+    """A user's value as plain words, safe anywhere a template puts it.
+
+    Line breaks of every kind and other control characters become spaces (a value cannot start a
+    new line of markup), quotes and backslashes cannot end or escape a directive's quoted argument,
+    and every '@', '#' and '/' is marked so that no piece of the value, even one a template splits
+    off and puts at the start of a line, reads as a directive, a section or a comment.
+    """
+    text = _CONTROL.sub(" ", value.replace(LITERAL_MARK, ""))
+    text = text.replace('"', "\u201d").replace("\\", " ")
+    text = " ".join(text.split())
+    return _MARKUP_START.sub(LITERAL_MARK + r"\1", text)
+
+
+def spoken(text: str) -> str:
+    """Text as it is spoken: without the marks `literal` adds."""
+    return text.replace(LITERAL_MARK, "")
 
 
 @dataclass(frozen=True)
@@ -110,7 +134,7 @@ class Ambient:
     line: int
 
 
-Item = Union[Speech, Pause, Section, Cue, Breathe, Ambient]
+Item = Speech | Pause | Section | Cue | Breathe | Ambient
 
 
 @dataclass(frozen=True)
@@ -158,13 +182,13 @@ class _Parser:
         return MarkupError(message, source=self.source, line=number)
 
     def line(self, text: str, number: int) -> None:
-        if not text or text.startswith("//"):
+        if not text or text.startswith("//"):  # a value from `literal` never starts a line with these
             return
         if text.startswith("#"):
             title = text.lstrip("#").strip()
             if not title:
                 raise self.fail("a section line needs a title after '#'", number)
-            self.items.append(Section(title, number))
+            self.items.append(Section(spoken(title), number))
         elif text.startswith("@"):
             self.directive(text, number)
         else:
@@ -173,7 +197,7 @@ class _Parser:
                     f"spoken line is {len(text)} characters; split it (at most {MAX_SPOKEN_CHARS})",
                     number,
                 )
-            self.items.append(Speech(text, self.rate, self.gap, number, self.voice))
+            self.items.append(Speech(spoken(text), self.rate, self.gap, number, self.voice))
 
     def directive(self, text: str, number: int) -> None:
         try:
@@ -259,7 +283,7 @@ class _Parser:
         guide = options.get("guide", "off")
         if guide not in ("on", "off"):
             raise self.fail(f"@breathe guide={guide}: use guide=on or guide=off", number)
-        words = {p: options[f"say_{p}"] for p in BREATH_PHASES if options.get(f"say_{p}")}
+        words = {p: spoken(options[f"say_{p}"]) for p in BREATH_PHASES if spoken(options.get(f"say_{p}", "")).strip()}
         unused = [p for p in words if p not in dict(phases)]
         if unused:
             raise self.fail(f"@breathe say_{unused[0]} is set but that phase has no length", number)

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
-from guided_audio import markup
+from guided_audio import health, markup
 from guided_audio.errors import ParameterError, TemplateError, did_you_mean
 from guided_audio.paths import data_folder
 
@@ -30,7 +30,10 @@ PARAM_TYPES = ("str", "int", "float", "bool", "choice")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-RESERVED = {"minutes", "seconds"}
+# Values every template receives besides its parameters. In a session of several parts,
+# `opening` is true only for the first part (welcome, safety note, stop word) and `closing`
+# only for the last (the ending); a practice rendered alone has both.
+RESERVED = {"minutes", "seconds", "opening", "closing", "health"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
+    private: bool = False  # shapes what is said; never written as a setting or shown in a message
 
     def describe_range(self) -> str:
         """Allowed values as a short phrase."""
@@ -78,16 +82,21 @@ class Param:
                 value = str(raw)
         except ValueError:
             raise ParameterError(
-                f"{where}: {raw!r} is not a valid {self.type} ({self.describe_range()})"
+                f"{where}: {self._shown(raw)} is not a valid {self.type} ({self.describe_range()})"
             ) from None
         if self.type == "choice" and value not in self.choices:
-            raise ParameterError(f"{where}: {raw!r} is not {self.describe_range()}")
+            raise ParameterError(f"{where}: {self._shown(raw)} is not {self.describe_range()}")
         if self.type in ("int", "float"):
             if not math.isfinite(value):
                 raise ParameterError(f"{where}: {raw!r} is not a finite number ({self.describe_range()})")
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
                 raise ParameterError(f"{where}: {raw} is out of range ({self.describe_range()})")
+        if self.type == "str":
+            value = markup.literal(value)
         return value
+
+    def _shown(self, raw: Any) -> str:
+        return "the value given" if self.private else repr(raw)
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,21 @@ class Practice:
     body: str  # the Jinja2 text after the front matter
     offset: int  # lines before the body: a body line n is line n + offset of the file
     builtin: bool
+    unaffected_by: tuple[str, ...] = ()  # health flags checked and needing no words here
+
+    @property
+    def health_flags(self) -> tuple[str, ...]:
+        """The health flags this practice adapts to (its parameters named like a flag)."""
+        return tuple(p.name for p in self.params if health.is_flag(p.name))
+
+    def unadapted(self, flags: list[str]) -> list[str]:
+        """The flags among `flags` this practice can neither adapt to nor safely ignore."""
+        return [f for f in flags if f not in self.health_flags and f not in self.unaffected_by]
+
+    def public(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values that may be written as settings: no private parameter, no reserved name."""
+        private = {p.name for p in self.params if p.private}
+        return {k: v for k, v in values.items() if k not in private and k not in RESERVED - {"minutes"}}
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -113,10 +137,23 @@ class Practice:
                 return param
         raise KeyError(name)
 
-    def bind(self, settings: dict[str, str], minutes: float | None = None) -> dict[str, Any]:
-        """Defaults overlaid with the user's settings, checked; raise ParameterError naming the key."""
+    def bind(
+        self, settings: dict[str, Any], minutes: float | None = None, *, opening: bool = True, closing: bool = True
+    ) -> dict[str, Any]:
+        """Defaults overlaid with the user's settings, checked; raise ParameterError naming the key.
+
+        `health` (a list, or text such as "panic, stoma") sets each flag this practice adapts to;
+        the caller warns about the rest (see `unadapted`).
+        """
         names = [p.name for p in self.params]
         values: dict[str, Any] = {p.name: p.default for p in self.params}
+        settings = dict(settings)
+        flags = settings.pop("health", None)
+        if flags is not None:
+            listed = flags if isinstance(flags, list) else health.parse_list(str(flags))
+            for flag in listed:
+                if flag in names:
+                    values[flag] = True
         for key, raw in settings.items():
             if key not in names:
                 suggestion = did_you_mean(key, names)
@@ -129,6 +166,7 @@ class Practice:
             self.minutes.default if minutes is None else minutes, "--minutes"
         )
         values["seconds"] = values["minutes"] * 60
+        values["opening"], values["closing"] = opening, closing
         return values
 
     def render_markup(self, values: dict[str, Any]) -> str:
@@ -241,7 +279,7 @@ def _practice(path: Path, meta: dict[str, Any], body: str, offset: int, builtin:
             raise TemplateError(f"front matter: {where} needs '{key}'", source=path)
         return table[key]
 
-    known = {"title", "description", "ambient", "language", "sources", "minutes", "params"}
+    known = {"title", "description", "ambient", "language", "sources", "minutes", "params", "unaffected_by"}
     unknown = sorted(set(meta) - known)
     if unknown:
         raise TemplateError(f"front matter: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})", source=path)
@@ -249,6 +287,10 @@ def _practice(path: Path, meta: dict[str, Any], body: str, offset: int, builtin:
     minutes = _param(path, "minutes", {"type": "float", "help": "Target length in minutes.", **minutes_table},
                      need, table="minutes")
     params = tuple(_param(path, name, spec, need, table=f"params.{name}") for name, spec in meta.get("params", {}).items())
+    unaffected = tuple(str(f) for f in meta.get("unaffected_by", ()))
+    for flag in unaffected:
+        if not health.is_flag(flag):
+            raise TemplateError(f"front matter: unaffected_by: {health.unknown_flag_hint(flag)}", source=path)
     return Practice(
         name=path.name[: -len(TEMPLATE_SUFFIX)] if path.name.endswith(TEMPLATE_SUFFIX) else path.stem,
         path=path,
@@ -262,6 +304,7 @@ def _practice(path: Path, meta: dict[str, Any], body: str, offset: int, builtin:
         body=body,
         offset=offset,
         builtin=builtin,
+        unaffected_by=unaffected,
     )
 
 
@@ -274,7 +317,7 @@ def _param(path: Path, name: str, spec: Any, need: Any, table: str) -> Param:
     kind = need(spec, "type", where)
     if kind not in PARAM_TYPES:
         raise TemplateError(f"front matter: {where}.type '{kind}' is not one of {', '.join(PARAM_TYPES)}", source=path)
-    unknown = sorted(set(spec) - {"type", "default", "help", "min", "max", "choices"})
+    unknown = sorted(set(spec) - {"type", "default", "help", "min", "max", "choices", "private"})
     if unknown:
         raise TemplateError(f"front matter: {where} has unknown key '{unknown[0]}'", source=path)
     param = Param(
@@ -285,7 +328,10 @@ def _param(path: Path, name: str, spec: Any, need: Any, table: str) -> Param:
         min=spec.get("min"),
         max=spec.get("max"),
         choices=tuple(spec.get("choices", ())),
+        private=bool(spec.get("private", False)) or health.is_flag(name),  # a health flag is always private
     )
+    if health.is_flag(name) and kind != "bool":
+        raise TemplateError(f"front matter: {where} is a health flag and must be a bool", source=path)
     if kind == "choice" and not param.choices:
         raise TemplateError(f"front matter: {where} is a choice but lists no choices", source=path)
     try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from guided_audio import markup, practices, sessions
+from guided_audio import health, markup, practices, privacy, sessions
+from guided_audio.errors import ParameterError
 
 if TYPE_CHECKING:
     from guided_audio.render import RenderRequest
@@ -24,28 +25,47 @@ class Program:
     language: str
     crisis_resources: str = ""
     warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # private text, for `privacy.redact`
+
 
     @property
     def minutes(self) -> float:
-        return sum(part.values["minutes"] for part in self.parts)
+        return cast(float, sum(part.values["minutes"] for part in self.parts))
+
+    def texts(self) -> list[str]:
+        """Each part's rendered markup; between parts, a bridge to the next one."""
+        texts = []
+        for part, following in zip(self.parts, [*self.parts[1:], None]):
+            text = part.practice.render_markup(part.values)
+            texts.append(text if following is None else text.rstrip("\n") + "\n" + bridge(following.title))
+        return texts
 
     def scripts(self) -> list[markup.Script]:
-        """Each part's rendered and parsed script."""
-        return [part.practice.script(part.values) for part in self.parts]
+        """Each part's parsed script."""
+        return [markup.parse(text, source=str(part.practice.path)) for part, text in zip(self.parts, self.texts())]
 
     def settings(self) -> dict[str, Any]:
-        """Every part's parameter values (for the tags and the sidecar)."""
+        """Every part's non-private parameter values (for the tags and the sidecar)."""
         if len(self.parts) == 1:
-            return _shown(self.parts[0].values)
-        return {f"{n + 1}. {part.practice.name}": _shown(part.values) for n, part in enumerate(self.parts)}
+            return self.parts[0].practice.public(self.parts[0].values)
+        return {f"{n + 1}. {part.practice.name}": part.practice.public(part.values)
+                for n, part in enumerate(self.parts)}
+
+    def redact(self, text: str) -> str:
+        """A message or metadata text with any private text taken out."""
+        return privacy.redact(text, self.secrets)
 
 
-def load(request: "RenderRequest") -> tuple[Program, "RenderRequest"]:
+def bridge(title: str) -> str:
+    """The markup that ends a part of a session and names the next."""
+    name = markup.literal(title)
+    return f"@pause 3\nWhen you're ready, we'll move on to the next part: {name}.\n@pause 4\n"
+
+
+def load(request: RenderRequest) -> tuple[Program, RenderRequest]:
     """The program a request names, and the request with the session's render defaults filled in."""
     if sessions.is_session(request.practice):
         if request.minutes is not None:
-            from guided_audio.errors import ParameterError
-
             raise ParameterError("--minutes: a session's parts set their own minutes in the session file")
         session = sessions.load(Path(request.practice), request.settings, request.strict)
         first = session.parts[0].practice
@@ -53,6 +73,7 @@ def load(request: "RenderRequest") -> tuple[Program, "RenderRequest"]:
             name=Path(request.practice).stem, title=session.title, parts=session.parts,
             ambient=str(session.render.get("ambient", first.ambient)), language=first.language,
             crisis_resources=session.crisis_resources, warnings=session.warnings,
+            secrets=tuple(session.secrets),
         )
         defaults = {k: session.render[k] for k in ("voice", "second_voice", "rate", "ambient", "format", "loudness")
                     if k in session.render and getattr(request, k) is None}
@@ -65,9 +86,17 @@ def load(request: "RenderRequest") -> tuple[Program, "RenderRequest"]:
         return program, dataclasses.replace(request, tags=tags, **defaults)
     practice = practices.load(request.practice)
     values = practice.bind(request.settings, request.minutes)
+    warnings = []
+    if "health" in request.settings:
+        lost = practice.unadapted(health.parse_list(str(request.settings["health"])))
+        if lost:
+            message = sessions.unadapted_message(practice.name, len(lost))
+            if request.strict:
+                raise ParameterError(f"--set health: {message}")
+            warnings.append(f"--set health: {message}")
+    warnings += sessions.name_warnings(practice, values, "--set")
+    private = [v for p in practice.params if p.private for v in [values[p.name]]]
     part = sessions.Part(practice, values, practice.title)
-    return Program(practice.name, practice.title, (part,), practice.ambient, practice.language), request
-
-
-def _shown(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k != "seconds"}
+    program = Program(practice.name, practice.title, (part,), practice.ambient, practice.language,
+                      warnings=tuple(warnings), secrets=tuple(privacy.private_texts(private)))
+    return program, request

@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from guided_audio import (
     encoding,
     markup,
     mastering,
+    privacy,
     sidecars,
     sounds,
     speech,
@@ -99,10 +102,11 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     voices = voice_roles(scripts, request, report)
     clips = speak(scripts, request, voices, progress, report)
     timeline = plan_parts(
-        program, scripts, request.rate,
+        program, scripts, base_rate(request),
         speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
         cue_length=lambda name: len(cues[name]),
     )
+    timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
     mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
     master = mastering.plan(mix, target_loudness(request), fmt.peak_ceiling)
     metadata = describe(program, request, first_bed, timeline)
@@ -118,7 +122,7 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
         for kind, text in texts.items():
             sidecars.write_text(publish.temp(outputs[kind]), text)
     progress.done()
-    warnings = (*report.warnings, *timeline.warnings)
+    warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
     return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings)
 
 
@@ -130,6 +134,12 @@ def target_loudness(request: RenderRequest) -> float:
     if request.loudness is not None:
         return request.loudness
     return mastering.DEFAULT_LUFS if request.channels == 2 else mastering.DEFAULT_MONO_LUFS
+
+
+def base_rate(request: RenderRequest) -> int:
+    """The base words per minute of a request that went through `load_program`."""
+    assert request.rate is not None, "load_program fills in the rate"
+    return request.rate
 
 
 def load_program(request: RenderRequest) -> tuple[Program, RenderRequest]:
@@ -207,7 +217,8 @@ def speak(
     report: speech.SpeechReport,
 ) -> dict[speech.Line, speech.Clip]:
     """Every distinct spoken line as a clip at the session's sample rate."""
-    lines = [speech.Line(text, rate.resolve(request.rate), voices[role])
+    base_wpm = base_rate(request)
+    lines = [speech.Line(text, rate.resolve(base_wpm), voices[role])
              for script in scripts for text, rate, role in script.spoken_texts()]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
@@ -251,6 +262,7 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
     comment = (f"{program.name}: {_flat(program.settings())}; voice={request.voice or 'default'}; "
                f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
                f"guided_audio {__version__}")
+    comment = program.redact(comment)
     if program.crisis_resources:
         comment += f"\nIf you need support: {program.crisis_resources}"
     return tags.Metadata(
@@ -270,7 +282,10 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
     )
 
 
-def sidecar_texts(request, program, fmt, audio_path, bed, timeline, master) -> dict[str, str]:
+def sidecar_texts(
+    request: RenderRequest, program: Program, fmt: encoding.Format, audio_path: Path, bed: str | None,
+    timeline: Timeline, master: mastering.Master,
+) -> dict[str, str]:
     """The text of every sidecar the request asks for, by kind."""
     texts: dict[str, str] = {}
     for kind in request.sidecars:
@@ -279,6 +294,7 @@ def sidecar_texts(request, program, fmt, audio_path, bed, timeline, master) -> d
                     "format": fmt.name, "settings": program.settings(), "voice": request.voice or "default",
                     "rate": request.rate, "ambient": bed or "none", "channels": request.channels,
                     "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
+            info = privacy.redact_all(info, list(program.secrets))
             if program.crisis_resources:
                 info["crisis_resources"] = program.crisis_resources
             texts[kind] = sidecars.timeline_json(timeline, info)
@@ -287,7 +303,7 @@ def sidecar_texts(request, program, fmt, audio_path, bed, timeline, master) -> d
     return texts
 
 
-def _flat(settings: dict) -> str:
+def _flat(settings: dict[str, Any]) -> str:
     return "; ".join(f"{k}={_flat(v) if isinstance(v, dict) else v}" for k, v in settings.items() if v != "")
 
 
@@ -301,7 +317,7 @@ class Publisher:
     def temp(self, target: Path) -> Path:
         return self.temps[target]
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:
         for target in self.targets:  # created only now, so a render that fails early leaves nothing
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +325,9 @@ class Publisher:
                 raise OutputError(f"-o {target}: cannot create folder {target.parent} ({exc.strerror})") from None
         return self
 
-    def __exit__(self, kind, value, tb) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if kind is None:
             for target, temp in self.temps.items():
                 os.replace(temp, target)

@@ -4,7 +4,7 @@
     [couple]                     # passed to every part whose template has a parameter of that name
     partner_a = "Alex"
     partner_b = "Sam"
-    health = ["panic"]           # health flags, each becomes a true flag parameter
+    health = ["panic"]           # health flags (guided_audio.health), private like every value marked so
     crisis_resources = "..."     # never spoken: written into the tags' description and the sidecar
     [render]                     # defaults for the render options
     voice = "piper:joe"
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guided_audio import practices
+from guided_audio import health as health_flags
+from guided_audio import practices, privacy
 from guided_audio.errors import BadInput, ParameterError, TemplateError, did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -32,17 +33,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-HEALTH_FLAGS = (
-    "respiratory", "cardiac", "pregnancy", "panic", "trauma", "spinal_cord_injury_t6", "recent_surgery",
-    "stoma", "catheter", "lymphedema", "chronic_pain",
-)
+HEALTH_FLAGS = tuple(health_flags.FLAGS)
 # Couple settings the session itself understands; any parameter of a part's template is also accepted.
 COUPLE_KEYS = {
     "partner_a": str, "partner_b": str, "pronouns_a": str, "pronouns_b": str, "address": str,
     "language": str, "health": list, "off_limits_a": list, "off_limits_b": list, "safe_zones_a": list,
     "safe_zones_b": list, "crisis_resources": str, "notes": str,
 }
-NEVER_SPOKEN = ("off_limits_a", "off_limits_b", "safe_zones_a", "safe_zones_b", "crisis_resources", "notes")
+NEVER_SPOKEN = ("off_limits_a", "off_limits_b", "safe_zones_a", "safe_zones_b", "crisis_resources", "notes",
+                "pronouns_a", "pronouns_b")
+# Never written as settings or shown in messages, whichever template parameters they meet.
+PRIVATE_KEYS = ("health", "off_limits_a", "off_limits_b", "safe_zones_a", "safe_zones_b", "notes", "stop_word",
+                "stop_gesture", "own_phrases")
 RENDER_KEYS = {
     "voice": str, "second_voice": str, "rate": int, "ambient": str, "format": str, "loudness": (int, float),
     "artist": str, "album": str,
@@ -72,6 +74,30 @@ class Session:
     @property
     def crisis_resources(self) -> str:
         return str(self.couple.get("crisis_resources", ""))
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every piece of private text in the couple's settings and the parts' private values."""
+        values = [v for k, v in self.couple.items() if k in PRIVATE_KEYS]
+        values += [part.values[p.name] for part in self.parts for p in part.practice.params if p.private]
+        return privacy.private_texts(values)
+
+
+def unadapted_message(practice: str, count: int) -> str:
+    """The warning for health flags a practice cannot honour; it names no flag (they are private)."""
+    flags = "1 of the health flags" if count == 1 else f"{count} of the health flags"
+    return (f"{practice} has no adaptation for {flags} given; 'guided-audio show {practice}' lists the flags "
+            "it adapts to (use --strict to make this an error)")
+
+
+def name_warnings(practice: practices.Practice, values: dict[str, Any], where: str) -> list[str]:
+    """A warning when only one partner is named: the scripts then name neither."""
+    names = [n for n in ("partner_a", "partner_b") if n in values]
+    given = [n for n in names if str(values[n]).strip()]
+    if len(names) == 2 and len(given) == 1:
+        return [f"{where} {given[0]}: only one partner has a name, and {practice.name} names both or neither; "
+                "it will say 'both of you' and 'your partner' (set the other name too)"]
+    return []
 
 
 class SessionErrors(BadInput):
@@ -117,7 +143,7 @@ class _Checker:
         self.problems: list[tuple[int | None, str]] = []
         self.warnings: list[tuple[int | None, str]] = []
 
-    def problem(self, where: tuple, message: str) -> None:
+    def problem(self, where: tuple[str | int, ...], message: str) -> None:
         self.problems.append((self.lines.get(where), message))
 
     def check(self, doc: dict[str, Any], overrides: dict[str, str]) -> Session:
@@ -130,10 +156,16 @@ class _Checker:
         for key, value in render.items():
             self.typed(("render", key), key, value, RENDER_KEYS)
         health = couple.get("health", [])
+        if isinstance(health, str):  # from --set health=a,b
+            health = couple["health"] = health.replace(",", " ").split()
         for flag in health if isinstance(health, list) else []:
             if flag not in HEALTH_FLAGS:
-                hint = did_you_mean(str(flag), HEALTH_FLAGS) or f" (known: {', '.join(HEALTH_FLAGS)})"
-                self.problem(("couple", "health"), f"unknown health flag '{flag}'{hint}")
+                self.problem(("couple", "health"), health_flags.unknown_flag_hint(str(flag)))
+        for key in ("pronouns_a", "pronouns_b"):
+            if str(couple.get(key, "")).strip():
+                self.warnings.append((self.lines.get(("couple", key)),
+                                      f"{key} is kept as a note only: the scripts use names and 'your partner', "
+                                      "never pronouns"))
         parts_doc = doc.get("parts", [])
         if not parts_doc:
             self.problem(("parts",), "a session needs at least one [[parts]] table with a practice")
@@ -144,7 +176,13 @@ class _Checker:
                 self.typed(("couple", key), key, value, COUPLE_KEYS)
             elif key not in template_params:
                 self.unknown(("couple", key), key, set(COUPLE_KEYS) | template_params, table="[couple]")
-        parts = [self.part(i, p, practice, couple) for i, (p, practice) in enumerate(zip(parts_doc, loaded))]
+        last = len(parts_doc) - 1
+        parts = [self.part(i, p, practice, couple, opening=i == 0, closing=i == last)
+                 for i, (p, practice) in enumerate(zip(parts_doc, loaded))]
+        named = next((p for p in parts if p is not None), None)
+        if named is not None:
+            self.warnings += [(self.lines.get(("couple", "partner_a")), w)
+                              for w in name_warnings(named.practice, named.values, "[couple]")]
         return Session(
             path=self.path,
             title=str(doc.get("title", self.path.stem)),
@@ -161,24 +199,27 @@ class _Checker:
             return None
         name = str(part["practice"])
         if "/" in name or name.endswith(practices.TEMPLATE_SUFFIX):  # relative to the session file
-            name = str((self.path.parent / name))
+            name = str(self.path.parent / name)
         try:
             return practices.load(name)
         except TemplateError as exc:
             self.problem(("parts", index, "practice"), str(exc))
             return None
 
-    def part(self, index: int, doc: dict, practice: practices.Practice | None, couple: dict) -> Part | None:
+    def part(self, index: int, doc: dict[str, Any], practice: practices.Practice | None, couple: dict[str, Any],
+             opening: bool, closing: bool) -> Part | None:
         if practice is None:
             return None
         names = {p.name for p in practice.params}
         settings: dict[str, Any] = {k: v for k, v in couple.items() if k in names and k not in NEVER_SPOKEN}
-        for flag in couple.get("health", []) if isinstance(couple.get("health"), list) else []:
+        flags = [f for f in couple.get("health", []) if f in HEALTH_FLAGS] if isinstance(couple.get("health"), list) else []
+        for flag in flags:
             if flag in names:
                 settings[flag] = True
-            else:
-                self.warnings.append((self.lines.get(("couple", "health")),
-                                      f"part {index + 1} ({practice.name}) has no '{flag}' adaptation"))
+        lost = practice.unadapted(flags)
+        if lost:
+            self.warnings.append((self.lines.get(("couple", "health")),
+                                  f"part {index + 1}: {unadapted_message(practice.name, len(lost))}"))
         for key, value in doc.items():
             if key in ("practice", "minutes", "title"):
                 continue
@@ -201,25 +242,26 @@ class _Checker:
             bad = True
         if bad:
             return None
-        values = practice.bind(settings, doc.get("minutes"))
+        values = practice.bind(settings, doc.get("minutes"), opening=opening, closing=closing)
         return Part(practice, values, str(doc.get("title", practice.title)))
 
-    def typed(self, where: tuple, key: str, value: Any, known: dict[str, Any]) -> None:
+    def typed(self, where: tuple[str | int, ...], key: str, value: Any, known: dict[str, Any]) -> None:
         if key not in known:
             self.unknown(where, key, set(known), table=f"[{where[0]}]")
-        elif not isinstance(value, known[key]) or isinstance(value, bool) and known[key] is not bool:
+        elif not isinstance(value, known[key]) or (isinstance(value, bool) and known[key] is not bool):
             names = {str: "text", int: "whole number", list: "list"}
             expected = names.get(known[key], "number")
-            self.problem(where, f"{key} should be a {expected}, not {value!r}")
+            shown = "the value given" if key in PRIVATE_KEYS else repr(value)
+            self.problem(where, f"{key} should be a {expected}, not {shown}")
 
-    def unknown(self, where: tuple, key: str, known: set[str], table: str = "the session") -> None:
+    def unknown(self, where: tuple[str | int, ...], key: str, known: set[str], table: str = "the session") -> None:
         self.problem(where, f"unknown key '{key}' in {table}" + did_you_mean(key, known))
 
 
-def _key_lines(text: str) -> dict[tuple, int]:
+def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
     """Line numbers of keys: ('couple', 'partner_a'), ('parts', 0, 'minutes'), ('parts', 0), ('title',)."""
-    lines: dict[tuple, int] = {}
-    table: tuple = ()
+    lines: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
     parts = -1
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -243,30 +285,38 @@ def _key_lines(text: str) -> dict[tuple, int]:
     return lines
 
 
-STARTER = '''\
+def starter() -> str:
+    """A commented starter session file, with the health flags explained."""
+    flags = "\n".join(f"#   {line}" for line in health_flags.describe())
+    return _STARTER.replace("{flags}", flags)
+
+
+_STARTER = '''\
 # A couple's session for guided-audio: render it with
 #   guided-audio script SESSION.toml     (see the words first)
 #   guided-audio render SESSION.toml
-# Every part becomes a chapter. Lines starting with # are notes for you.
+# Every part becomes a chapter; the session is one evening: one welcome, safety note and
+# stop-word line at the start, a short bridge between parts, one closing at the end.
+# Lines starting with # are notes for you.
 
 title = "An evening together"
 description = "Arriving, breathing together, and a gentle close."
 
 [couple]
-partner_a = ""                # names as they should be spoken; leave empty for "your partner"
+partner_a = ""                # names as they should be spoken; set both, or neither for "your partner"
 partner_b = ""
-pronouns_a = ""               # for your notes; the scripts use names and "your partner"
-pronouns_b = ""
-stop_word = ""                # spoken in the opening as the couple's word to stop
-# Health flags change what is rendered (holds off, slower and softer cues, touch adaptations):
-# respiratory, cardiac, pregnancy, panic, trauma, spinal_cord_injury_t6, recent_surgery,
-# stoma, catheter, lymphedema, chronic_pain
+stop_word = ""                # private: spoken in the opening as the couple's word to stop
+# Health flags (private) change what is said; 'guided-audio show PRACTICE' tells which it adapts to:
+{flags}
 health = []
-# Never spoken: kept in your session file and, for crisis resources, in the file's description.
-off_limits_a = []
+# Private and never spoken: kept in this file only.
+off_limits_a = []             # each partner's areas to leave out; the scripts say "the areas you agreed"
 off_limits_b = []
+safe_zones_a = []
+safe_zones_b = []
+# Never spoken: written into the file's description and sidecar for the couple to find.
 crisis_resources = ""
-own_phrases = ""              # the couple's own phrases, separated by |, inserted verbatim
+own_phrases = ""              # private: the couple's own phrases, separated by |, offered verbatim
 
 [render]
 # voice = "piper:joe"         # see 'guided-audio voices'
