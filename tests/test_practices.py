@@ -186,7 +186,7 @@ def test_builtin_practice_loads_and_renders_with_defaults() -> None:
 def test_bind_defaults_minutes_and_seconds(calm: practices.Practice) -> None:
     values = calm.bind({})
     assert values == {"name": "friend", "count": 3, "speed": 1.5, "soft": True, "mood": "calm",
-                      "minutes": 2.0, "seconds": 120.0}
+                      "minutes": 2.0, "seconds": 120.0, "opening": True, "closing": True}
 
 
 def test_bind_converts_text_values(calm: practices.Practice) -> None:

@@ -32,6 +32,13 @@ VOICE_ROLES = ("main", "second")  # render's --voice and --second-voice
 BREATH_PHASES = ("in", "top", "hold", "out", "rest")
 PHASE_NAMES = {"in": "inhale", "top": "top-up", "hold": "hold", "out": "exhale", "rest": "rest"}
 MAX_SPOKEN_CHARS = 600
+# Bounds on every number, so that no script, however written, asks for unbounded work. A
+# practice's own maximum length is checked on the whole plan (see `guided_audio.program`).
+MAX_SECONDS = 3 * 3600  # any single pause, silence or breathing block
+MAX_GAP = 30.0  # @gap and a cue's wait
+MAX_FILL_WEIGHT = 1000.0
+MAX_CYCLES = 5000
+MAX_ITEMS = 20000  # lines of markup that do something
 # Put before a markup character in a value (see `literal`): the line is then spoken text, and
 # the mark itself is taken out of what is spoken.
 LITERAL_MARK = "\u2060"  # WORD JOINER: invisible, and not whitespace, so `strip()` keeps it
@@ -167,6 +174,9 @@ def parse(text: str, source: str = "<script>") -> Script:
     parser = _Parser(source)
     for number, raw in enumerate(text.splitlines(), start=1):
         parser.line(raw.strip(), number)
+        if len(parser.items) > MAX_ITEMS:
+            raise MarkupError(f"the script has more than {MAX_ITEMS} items; split it into parts", source=source,
+                              line=number)
     return Script(source=source, items=tuple(parser.items))
 
 
@@ -222,17 +232,17 @@ class _Parser:
         self.items.append(Pause(self.length(args, number, "@silence"), True, number))
 
     def do_gap(self, args: list[str], number: int) -> None:
-        self.gap = self.seconds(self.single(args, number, "@gap"), number, "@gap")
+        self.gap = self.seconds(self.single(args, number, "@gap"), number, "@gap", limit=MAX_GAP)
 
     def do_rate(self, args: list[str], number: int) -> None:
         value = self.single(args, number, "@rate")
         if value.endswith("%"):
-            percent = self.seconds(value[:-1], number, "@rate")
+            percent = self.seconds(value[:-1], number, "@rate", limit=1e6)
             if not 50 <= percent <= 200:
                 raise self.fail(f"@rate {value}: a percentage must be between 50% and 200%", number)
             self.rate = Rate(percent=percent)
         else:
-            wpm = self.seconds(value, number, "@rate")
+            wpm = self.seconds(value, number, "@rate", limit=1e6)
             if not 60 <= wpm <= 400:
                 raise self.fail(f"@rate {value}: words per minute must be between 60 and 400", number)
             self.rate = Rate(wpm=wpm)
@@ -251,7 +261,7 @@ class _Parser:
         if not args:
             raise self.fail("@cue needs a sound name, e.g. '@cue bell'", number)
         options = self.options(args[1:], number, "@cue", {"wait"})
-        wait = self.seconds(options["wait"], number, "@cue wait") if "wait" in options else None
+        wait = self.seconds(options["wait"], number, "@cue wait", limit=MAX_GAP) if "wait" in options else None
         if args[0] != "none":  # 'none' lets a template pass a user's "no cue" straight through
             self.items.append(Cue(args[0], wait, number))
 
@@ -301,22 +311,26 @@ class _Parser:
             raise self.fail(f"{what} takes exactly one value", number)
         return args[0]
 
-    def seconds(self, value: str, number: int, what: str) -> float:
-        if not _NUMBER.match(value):
-            raise self.fail(f"{what}: '{value}' is not a number of seconds", number)
-        return float(value)
+    def seconds(self, value: str, number: int, what: str, limit: float = MAX_SECONDS) -> float:
+        if not _NUMBER.match(value) or len(value) > 12:
+            raise self.fail(f"{what}: '{value[:20]}' is not a number of seconds", number)
+        seconds = float(value)
+        if seconds > limit:
+            raise self.fail(f"{what}: {value} seconds is longer than the {limit:g} s allowed", number)
+        return seconds
 
-    def count(self, value: str, number: int, what: str) -> int:
-        if not value.isdigit() or int(value) < 1:
-            raise self.fail(f"{what}={value}: needs a whole number of at least 1", number)
+    def count(self, value: str, number: int, what: str, limit: int = MAX_CYCLES) -> int:
+        if not value.isdigit() or len(value) > 9 or not 1 <= int(value) <= limit:
+            raise self.fail(f"{what}={value[:20]}: needs a whole number from 1 to {limit}", number)
         return int(value)
 
     def length(self, args: list[str], number: int, what: str) -> Length:
         value = self.single(args, number, what)
         if value == "fill" or value.startswith("fill:"):
             weight = value[5:] or "1"
-            if not _NUMBER.match(weight) or float(weight) <= 0:
-                raise self.fail(f"{what} {value}: the weight after 'fill:' must be a positive number", number)
+            if not _NUMBER.match(weight) or len(weight) > 12 or not 0 < float(weight) <= MAX_FILL_WEIGHT:
+                raise self.fail(f"{what} {value[:20]}: the weight after 'fill:' must be a number above 0, "
+                                f"at most {MAX_FILL_WEIGHT:g}", number)
             return Length(fill=float(weight))
         return Length(seconds=self.seconds(value, number, what))
 

@@ -6,9 +6,14 @@ that renders to the script markup (see `guided_audio.markup`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +179,10 @@ class Practice:
         env = _environment(sandboxed=not self.builtin)
         try:
             template = env.from_string(self.body)
-            return template.render(**values)
+            with _time_limit(MAX_RENDER_SECONDS):
+                return _bounded_output(template.generate(**values))
+        except _TooMuch as exc:
+            raise TemplateError(str(exc), source=self.path) from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(exc.message or "syntax error", source=self.path, line=self._line(exc.lineno)) from exc
         except jinja2.TemplateError as exc:
@@ -197,15 +205,89 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+# Bounds on rendering a template, whoever wrote it: its output and the time it may take.
+MAX_RENDER_CHARS = 2_000_000
+MAX_RENDER_SECONDS = 10.0
+
+
+class _TooMuch(Exception):
+    """A template asked for more output or time than any script needs."""
+
+
+class _BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """Jinja2's sandbox, with multiplication and powers that cannot build huge values."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise _TooMuch(f"the template raises to the power {right}; at most 64 is allowed")
+        if operator == "*":
+            sized, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(sized, (str, list, tuple)) and isinstance(count, int) \
+                    and len(sized) * count > MAX_RENDER_CHARS:
+                raise _TooMuch(f"the template repeats a value to more than {MAX_RENDER_CHARS} characters")
+        return super().call_binop(context, operator, left, right)
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # Jinja2's parameter names
+    """Jinja2's lipsum, with at most 20 paragraphs of at most 100 words."""
+    from jinja2.utils import generate_lorem_ipsum
+
+    return str(generate_lorem_ipsum(n=min_(n, 20), html=html, min=min_(min, 100), max=min_(max, 100)))
+
+
+min_ = min
+
+
 def _environment(*, sandboxed: bool) -> jinja2.Environment:
-    cls = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
-    return cls(
+    cls = _BoundedSandbox if sandboxed else jinja2.Environment
+    env = cls(
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.globals["lipsum"] = _lipsum
+    return env
+
+
+def _bounded_output(chunks: Iterator[str]) -> str:
+    """Join a template's output, stopping once it is longer than any script needs."""
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RENDER_CHARS:
+            raise _TooMuch(f"the template's output is longer than {MAX_RENDER_CHARS} characters")
+        out.append(chunk)
+    return "".join(out)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _TooMuch if the block runs longer than `seconds` (main thread only; elsewhere no limit).
+
+    An alarm set by someone else (a test runner's timeout) is put back afterwards, less the time used.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _TooMuch(f"the template took more than {seconds:g} seconds to render")
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    pending, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if pending:
+            signal.setitimer(signal.ITIMER_REAL, max(pending - (time.monotonic() - started), 0.001), interval)
 
 
 def _template_line(exc: BaseException) -> int | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from guided_audio import health, markup, practices, privacy, sessions
-from guided_audio.errors import ParameterError
+from guided_audio.errors import MarkupError, ParameterError
 
 if TYPE_CHECKING:
     from guided_audio.render import RenderRequest
@@ -44,6 +44,28 @@ class Program:
         """Each part's parsed script."""
         return [markup.parse(text, source=str(part.practice.path)) for part, text in zip(self.parts, self.texts())]
 
+    def check_bounds(self, scripts: list[markup.Script], base_wpm: int) -> None:
+        """Stop before any synthesis when a part plans more time than its practice allows.
+
+        Any single pause, silence or breathing block longer than the practice's maximum length, or a
+        part whose fixed items (speech estimated, pauses, breathing blocks) add up to more, is a
+        MarkupError (exit 2) naming the line.
+        """
+        for part, script in zip(self.parts, scripts):
+            most = part.practice.minutes.max
+            limit = most * 60 if most is not None else markup.MAX_SECONDS
+            allowed = f"the practice's maximum of {limit / 60:g} minutes"
+            total = 0.0
+            for item in script.items:
+                seconds = _fixed_seconds(item, base_wpm)
+                if seconds > limit:
+                    raise MarkupError(f"this lasts {seconds / 60:.1f} minutes, more than {allowed}",
+                                      source=script.source, line=item.line)
+                total += seconds
+            if total > limit * 1.05 + 30:
+                raise MarkupError(f"the script plans about {total / 60:.0f} minutes, more than {allowed}",
+                                  source=script.source, line=script.items[-1].line)
+
     def settings(self) -> dict[str, Any]:
         """Every part's non-private parameter values (for the tags and the sidecar)."""
         if len(self.parts) == 1:
@@ -54,6 +76,19 @@ class Program:
     def redact(self, text: str) -> str:
         """A message or metadata text with any private text taken out."""
         return privacy.redact(text, self.secrets)
+
+
+def _fixed_seconds(item: markup.Item, base_wpm: int) -> float:
+    """Seconds an item takes whatever the target length: fill shares count as nothing."""
+    if isinstance(item, markup.Pause):
+        return item.length.seconds
+    if isinstance(item, markup.Breathe):
+        return item.cycles * item.period if item.cycles is not None else (item.length or markup.Length()).seconds
+    if isinstance(item, markup.Speech):
+        return len(item.text.split()) * 60 / item.rate.resolve(base_wpm) + item.gap
+    if isinstance(item, markup.Cue):
+        return item.wait or 0.0
+    return 0.0
 
 
 def bridge(title: str) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from guided_audio import health as health_flags
-from guided_audio import practices, privacy
+from guided_audio import options, practices, privacy
 from guided_audio.errors import BadInput, ParameterError, TemplateError, did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -45,10 +45,7 @@ NEVER_SPOKEN = ("off_limits_a", "off_limits_b", "safe_zones_a", "safe_zones_b", 
 # Never written as settings or shown in messages, whichever template parameters they meet.
 PRIVATE_KEYS = ("health", "off_limits_a", "off_limits_b", "safe_zones_a", "safe_zones_b", "notes", "stop_word",
                 "stop_gesture", "own_phrases")
-RENDER_KEYS = {
-    "voice": str, "second_voice": str, "rate": int, "ambient": str, "format": str, "loudness": (int, float),
-    "artist": str, "album": str,
-}
+RENDER_KEYS = ("voice", "second_voice", "rate", "ambient", "format", "loudness", "artist", "album")  # see options
 TOP_KEYS = {"title", "description", "couple", "render", "parts"}
 
 
@@ -154,7 +151,9 @@ class _Checker:
         couple.update(overrides)
         render = dict(doc.get("render", {}))
         for key, value in render.items():
-            self.typed(("render", key), key, value, RENDER_KEYS)
+            message = options.problem(key, value, set(RENDER_KEYS))
+            if message:
+                self.problem(("render", key), f"[render] {message}")
         health = couple.get("health", [])
         if isinstance(health, str):  # from --set health=a,b
             health = couple["health"] = health.replace(",", " ").split()
