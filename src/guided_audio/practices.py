@@ -7,6 +7,7 @@ that renders to the script markup (see `guided_audio.markup`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import signal
@@ -176,9 +177,8 @@ class Practice:
 
     def render_markup(self, values: dict[str, Any]) -> str:
         """Render the template body with `values`; raise TemplateError naming file and line."""
-        env = _environment(sandboxed=not self.builtin)
         try:
-            template = env.from_string(self.body)
+            template = _compiled(self.body, sandboxed=not self.builtin)
             with _time_limit(MAX_RENDER_SECONDS):
                 return _bounded_output(template.generate(**values))
         except _TooMuch as exc:
@@ -251,6 +251,12 @@ def _environment(*, sandboxed: bool) -> jinja2.Environment:
     )
     env.globals["lipsum"] = _lipsum
     return env
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(body: str, *, sandboxed: bool) -> jinja2.Template:
+    """A template body compiled once per process: compiling costs far more than rendering."""
+    return _environment(sandboxed=sandboxed).from_string(body)
 
 
 def _bounded_output(chunks: Iterator[str]) -> str:
