@@ -6,11 +6,13 @@ the same `guided_audio.engines` entry-point group a third-party engine would use
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ DEFAULT_ENGINE = "pyttsx3"
 DEFAULT_WPM = 115  # PRACTICE-NOTES: 100-120 words per minute; templates slow ~10% after the opening
 SILENCE_DB = -50.0  # below this a clip's edges count as silence and are trimmed
 EDGE_PAD = 0.02  # seconds of the engine's own silence kept at each edge
+SPEECH_TEMP_PREFIX = "guided-audio-speech-"  # + "PID-": one voice's engine output, in the temp folder
 
 
 @dataclass(frozen=True)
@@ -148,37 +151,188 @@ def default_cache_dir() -> Path:
 
 
 class ClipCache:
-    """Engine output stored under a hash of everything that shapes it."""
+    """Engine output stored under a hash of everything that shapes it, and checked when read.
+
+    An entry is one file: MAGIC, a JSON header line (the key, the engine identity, the
+    line's rate and a hash of its text -- never the text itself --, the sample rate and the
+    number of frames), the float32 samples, and a SHA-256 of everything before it. Reading
+    checks all of it: a truncated, flipped, empty or undecodable entry, or one holding
+    another line's audio, is a miss counted in `damaged`; the line is spoken again and the
+    entry rewritten. Entries are written to a temp file in the cache's own `.tmp` folder
+    (named by the writer's process id) and renamed into place, so a reader in another
+    process never sees half an entry; temp files of processes that are gone are removed
+    when the cache is opened. When the cache cannot be written, `write_error` says why and
+    the render goes on without it.
+    """
+
+    MAGIC = b"GUIDED-AUDIO-CLIP 2\n"
+    SUFFIX = ".clip"
+    MAX_BYTES = 512 * 1024 * 1024  # far more than any line's clip; a bigger file is not an entry
 
     def __init__(self, folder: Path):
         self.folder = folder / "speech"
+        self.damaged = 0
+        self.write_error: str | None = None
+        self._remove_stale_temp_files()
 
     def key(self, identity: dict[str, str], line: Line) -> str:
         blob = json.dumps({"engine": identity, "text": line.text, "wpm": line.wpm}, sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npz"
+        return self.folder / key[:2] / f"{key}{self.SUFFIX}"
 
-    def get(self, key: str) -> Clip | None:
+    @staticmethod
+    def _header(key: str, identity: dict[str, str], line: Line, sample_rate: int, frames: int) -> dict[str, object]:
+        """What an entry records about itself: everything its key hashes, and its shape."""
+        return {
+            "key": key,
+            "engine": identity,
+            "text_sha256": hashlib.sha256(line.text.encode("utf-8")).hexdigest(),
+            "wpm": line.wpm,
+            "rate": sample_rate,
+            "frames": frames,
+        }
+
+    def get(self, identity: dict[str, str], line: Line) -> Clip | None:
+        """The cached clip of this line, or None (a damaged entry is also counted in `damaged`)."""
+        key = self.key(identity, line)
         path = self.path(key)
         try:
-            with np.load(path) as data:
-                return Clip(data["samples"].astype(np.float32), int(data["rate"]))
-        except (OSError, KeyError, ValueError):
+            with open(path, "rb") as handle:
+                data = handle.read(self.MAX_BYTES + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # never cached, or no cache folder at all
+        except OSError as exc:
+            log.debug("speech cache entry %s unreadable: %s", path, exc)
+            self.damaged += 1
             return None
+        clip = self._decode(data, key, identity, line)
+        if clip is None:
+            log.debug("speech cache entry %s is damaged or holds another line; it is spoken again", path)
+            self.damaged += 1
+        return clip
 
-    def put(self, key: str, clip: Clip) -> None:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    def _decode(self, data: bytes, key: str, identity: dict[str, str], line: Line) -> Clip | None:
+        """The clip in an entry's bytes if every check passes, else None."""
+        size = hashlib.sha256().digest_size
+        if len(data) > self.MAX_BYTES or len(data) < len(self.MAGIC) + size:
+            return None
+        body, checksum = data[:-size], data[-size:]
+        if not body.startswith(self.MAGIC) or hashlib.sha256(body).digest() != checksum:
+            return None
+        end = body.find(b"\n", len(self.MAGIC))
+        if end < 0:
+            return None
         try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, samples=clip.samples, rate=np.int64(clip.sample_rate))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            header = json.loads(body[len(self.MAGIC) : end].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(header, dict):
+            return None
+        rate, frames = header.get("rate"), header.get("frames")
+        if not (isinstance(rate, int) and isinstance(frames, int) and 1000 <= rate <= 384000):
+            return None
+        if header != self._header(key, identity, line, rate, frames):  # another line's audio, or engine
+            return None
+        pcm = body[end + 1 :]
+        if len(pcm) != frames * 4:
+            return None
+        samples = np.frombuffer(pcm, dtype="<f4").astype(np.float32)
+        if not np.isfinite(samples).all():
+            return None
+        return Clip(samples, rate)
+
+    def put(self, identity: dict[str, str], line: Line, clip: Clip) -> None:
+        """Store a clip; an unwritable or full cache sets `write_error` (once) and is left alone."""
+        if self.write_error is not None:
+            return  # it failed once in this render: do not try (and fail) again for every line
+        key = self.key(identity, line)
+        samples = np.ascontiguousarray(clip.samples, dtype="<f4")
+        header = self._header(key, identity, line, int(clip.sample_rate), len(samples))
+        body = self.MAGIC + json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + samples.tobytes()
+        try:
+            _atomic_write(self.path(key), body + hashlib.sha256(body).digest(), self.folder / ".tmp")
+            self.path(key).with_suffix(".npz").unlink(missing_ok=True)  # the unchecked entry of old versions
+        except OSError as exc:
+            log.debug("speech cache entry %s not written: %s", self.path(key), exc)
+            self.write_error = exc.strerror or type(exc).__name__
+
+    def warnings(self, location: Path) -> list[str]:
+        """At most one warning for damaged entries and one for a cache that could not be written."""
+        out = []
+        if self.damaged:
+            repaired = "and the cache was repaired" if self.write_error is None else "but could not be cached"
+            out.append(f"the speech cache held {self.damaged} damaged or mismatched clip(s); "
+                       f"they were spoken again {repaired}")
+        if self.write_error is not None:
+            out.append(f"the speech cache {location} cannot be written ({self.write_error}); "
+                       "the render went on without caching its speech")
+        return out
+
+    def _remove_stale_temp_files(self) -> None:
+        """Remove the temp files of writers whose process is gone (killed while writing)."""
+        temp = self.folder / ".tmp"
+        try:
+            names = os.listdir(temp)
+        except OSError:
+            return
+        for name in names:
+            pid = _temp_pid(name)
+            if pid is not None and not _pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    (temp / name).unlink()
+
+
+def _temp_pid(name: str) -> int | None:
+    """The process id a temp name made by this module starts with ('PID-...'), or None."""
+    match = re.match(r"(\d+)-", name)
+    return int(match.group(1)) if match else None
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of that id exists (when in doubt: yes, so nothing in use is removed)."""
+    if pid <= 0 or os.name == "nt":  # on Windows os.kill would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def _atomic_write(path: Path, data: bytes, temp_folder: Path) -> None:
+    """Write `data` to `path` all at once: a temp file named by our pid, renamed into place."""
+    temp_folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=f"{os.getpid()}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def speech_temp_folder() -> Path:
+    """A new temp folder for one voice's engine output, named by our pid.
+
+    Folders left by processes that are gone (killed before they could clean up) are
+    removed first. The caller removes its folder, whatever happens.
+    """
+    base = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in base.iterdir():
+            if not entry.name.startswith(SPEECH_TEMP_PREFIX):
+                continue
+            pid = _temp_pid(entry.name[len(SPEECH_TEMP_PREFIX) :])
+            if pid is not None and not _pid_alive(pid) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SPEECH_TEMP_PREFIX}{os.getpid()}-", dir=base))
 
 
 # -- synthesis -----------------------------------------------------------------------------
@@ -205,34 +359,36 @@ def synthesize(
 
     A line's own voice wins over `voice`. A line a voice cannot provide (a recording
     that is missing) is spoken by the default engine with a warning, or is an error
-    when `strict`.
+    when `strict`. Damaged cache entries are spoken again, and a cache that cannot be
+    written is done without: each adds one warning to the report, never an error.
     """
     report = report if report is not None else SpeechReport()
     unique = list(dict.fromkeys(lines))
     by_voice: dict[str | None, list[Line]] = {}
     for line in unique:
         by_voice.setdefault(line.voice or voice, []).append(line)
+    cache = ClipCache(cache_dir)
     raw: dict[Line, Clip] = {}
     for spec, group in by_voice.items():
-        found, missing = _synthesize_voice(spec, group, cache_dir, progress, report)
+        found, missing = _synthesize_voice(spec, group, cache, progress, report)
         raw.update(found)
         if missing:
-            raw.update(_fallback(spec, missing, cache_dir, progress, report, strict))
+            raw.update(_fallback(spec, missing, cache, progress, report, strict))
+    report.warnings.extend(cache.warnings(cache_dir))
     return {line: _prepared(raw[line], sample_rate) for line in unique}
 
 
 def _synthesize_voice(
-    spec: str | None, lines: list[Line], cache_dir: Path, progress: Callable[[int], None], report: SpeechReport
+    spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None], report: SpeechReport
 ) -> tuple[dict[Line, Clip], list[Line]]:
     """Clips of one voice from the cache or its engine, and the lines it has no audio for."""
     engine_name, voice_id = split_voice(spec)
     engine = get_engine(engine_name)
     identity = engine.identity(voice_id)
-    cache = ClipCache(cache_dir)
     found: dict[Line, Clip] = {}
     todo: list[Line] = []
     for line in lines:
-        clip = cache.get(cache.key(identity, line))
+        clip = cache.get(identity, line)
         if clip is None:
             todo.append(line)
         else:
@@ -242,20 +398,24 @@ def _synthesize_voice(
     missing: list[Line] = []
     if todo:
         finish = getattr(engine, "finish", lambda clip: clip)
-        with tempfile.TemporaryDirectory(prefix="guided-audio-speech-") as tmp:
-            for line, path in zip(todo, engine.synthesize(todo, voice_id, Path(tmp), progress)):
+        folder = speech_temp_folder()
+        try:
+            paths = engine.synthesize(todo, voice_id, folder, progress)
+            for n, (line, path) in enumerate(zip(todo, paths), start=1):
                 if path is None:
                     missing.append(line)
                     continue
-                clip = _checked(finish(_read_clip(path)), line)
-                cache.put(cache.key(identity, line), clip)
+                clip = _checked(finish(_read_clip(path)), line, describe_line(n, len(todo), line.text))
+                cache.put(identity, line, clip)
                 found[line] = clip
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         report.synthesized += len(todo) - len(missing)
     return found, missing
 
 
 def _fallback(
-    spec: str | None, lines: list[Line], cache_dir: Path, progress: Callable[[int], None],
+    spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None],
     report: SpeechReport, strict: bool,
 ) -> dict[Line, Clip]:
     """Lines a voice could not provide, spoken by the default engine instead (or an error)."""
@@ -270,8 +430,17 @@ def _fallback(
             f"{spec}: no recording {line_id(line.text)} for {line.text!r}; the speech engine says it instead"
         )
     substitutes = {line: Line(line.text, line.wpm, DEFAULT_ENGINE + ":") for line in lines}
-    found, _still = _synthesize_voice(None, list(substitutes.values()), cache_dir, progress, report)
+    found, _still = _synthesize_voice(None, list(substitutes.values()), cache, progress, report)
     return {line: found[sub] for line, sub in substitutes.items()}
+
+
+def describe_line(n: int, total: int, text: str) -> str:
+    """'line N of TOTAL (id abc123)': names a line in a message without quoting its words.
+
+    Spoken lines may hold private words (a stop word), so messages never quote them; the
+    id is the hash that ends the line's id in 'guided-audio lines'.
+    """
+    return f"line {n} of {total} (id {line_id(text)[-6:]})"
 
 
 def _read_clip(path: Path) -> Clip:
@@ -292,19 +461,20 @@ def _read_clip(path: Path) -> Clip:
     return Clip(decode_audio(str(path), sample_rate=22050, channels=1)[:, 0], 22050)
 
 
-def _checked(clip: Clip, line: Line) -> Clip:
+def _checked(clip: Clip, line: Line, name: str | None = None) -> Clip:
     """Refuse silence: a line the engine could not speak is an error, never a quiet gap."""
+    name = name or describe_line(1, 1, line.text)
     words = max(1, len(line.text.split()))
     loud = np.abs(clip.samples) > 10 ** (SILENCE_DB / 20)
     shortest = min(0.15, 0.05 * words)
     if clip.seconds < shortest or loud.sum() < shortest * clip.sample_rate * 0.2:
         raise EngineError(
-            f"the speech engine produced no audible speech for {line.text!r} "
+            f"the speech engine produced no audible speech for {name} "
             "(check the voice with 'guided-audio voices' and that eSpeak NG works)"
         )
     longest = 10.0 + words * 60.0 / max(line.wpm, 1) * 4
     if clip.seconds > longest:
-        raise EngineError(f"the speech engine produced {clip.seconds:.0f} s of audio for {line.text!r}; expected far less")
+        raise EngineError(f"the speech engine produced {clip.seconds:.0f} s of audio for {name}; expected far less")
     return clip
 
 

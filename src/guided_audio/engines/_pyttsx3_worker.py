@@ -1,6 +1,8 @@
 """Worker process for the pyttsx3 engine: reads a JSON request on stdin, reports JSON lines.
 
 Its stdout is kept for the reports; pyttsx3's own printing goes to a null device.
+Reports never quote a line's text (it may hold a private word): a failure names the
+line by its index in the request.
 """
 
 from __future__ import annotations
@@ -147,10 +149,10 @@ def main() -> None:
         # runAndWait can return before the driver has written the file, most of all on a busy
         # machine; starting the next line then would save this audio under the next name.
         if not _written(job["path"], finished):
-            send(error=f"no audio was written for {job['text']!r} within {WRITE_TIMEOUT:g} s")
+            send(error=f"no audio was written within {WRITE_TIMEOUT:g} s", index=index)
             return
         if errors:
-            send(error=f"failed on {job['text']!r}: {errors[-1]}")
+            send(error=errors[-1], index=index)
             return
         send(done=index)
 

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from guided_audio.errors import EngineError, ParameterError
-from guided_audio.speech import Line, VoiceInfo
+from guided_audio.speech import Line, VoiceInfo, describe_line
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,10 @@ class PiperEngine:
         voice_scale = float(piper_voice.config.length_scale or 1.0)
         paths: list[Path | None] = []
         for i, line in enumerate(lines):
-            samples = speak(piper_voice, line.text, length_scale(line.wpm, voice_scale), voice_scale)
+            try:
+                samples = speak(piper_voice, line.text, length_scale(line.wpm, voice_scale), voice_scale)
+            except EngineError as exc:  # named by number and id: a line may hold a private word
+                raise EngineError(f"piper failed on {describe_line(i + 1, len(lines), line.text)}: {exc}") from None
             path = folder / f"{i:05d}.wav"
             write_wav(path, samples, rate)
             paths.append(path)
@@ -337,7 +340,7 @@ def speak(piper_voice: Any, text: str, scale: float, voice_scale: float = 1.0) -
                 parts.append(pause)
             parts.append(np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1))
     except Exception as exc:
-        raise EngineError(f"piper could not say {text!r}: {exc}") from None
+        raise EngineError(" ".join(str(exc).split())[:200] or type(exc).__name__) from None
     samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak > 1e-6:
