@@ -56,7 +56,7 @@ title = "Evening"
 ambient = "none"
 [[parts]]
 practice = "one.j2"
-minutes = 0.2
+minutes = 0.4
 [[parts]]
 practice = "two.j2"
 title = "Second part"
@@ -229,7 +229,7 @@ def test_index_lists_every_item_with_duration_and_bytes(library) -> None:
         assert item["bytes"] == audio.stat().st_size
         assert item["duration"] > 5
         assert item["album"] == ("Evenings" if name == "evening" else "Short practices")
-    assert items["evening"]["duration"] == pytest.approx(24.0, abs=0.1)  # two parts of 0.2 minutes
+    assert items["evening"]["duration"] == pytest.approx(36.0, abs=0.1)  # parts of 0.4 and 0.2 minutes
 
 
 def test_feed_is_a_private_podcast(library) -> None:
@@ -523,7 +523,8 @@ def test_a_build_killed_alone_is_finished_by_the_next(tmp_path: Path, speech_cac
     """Only the build process killed (kill -9 PID): its worker processes must not outlive it."""
     manifest, root, done, workers = start_and_kill(tmp_path, speech_cache, workers_too=False)
     try:
-        time.sleep(0.5)  # a worker that notices its parent's death has ended by now
+        for pid in workers:  # a worker notices its parent's death, removes its temporary files and ends
+            wait_gone(pid)
         check_recovery(manifest, root, speech_cache, done)
     finally:
         for pid in workers:  # the orphaned workers this test started

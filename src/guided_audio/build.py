@@ -19,10 +19,33 @@ Items render in parallel processes. An item whose inputs (template sources, sett
 sounds, voice, package version) are unchanged since its last build is skipped. Every
 file is written whole or not at all, a lock keeps two builds out of one folder, and
 one failing item does not stop the others.
+
+Containment: every file a manifest names stays inside the -o folder. An album or name
+that is absolute or has a `..` or dot-only part is an error (exit 2), and so is a path
+that leaves the folder once resolved (an album folder that is a symlink out of it).
+Names are slugs that keep their letters: `Zoë & Sam` is `zoë-sam`.
+
+Clashes: the whole set of files an item writes (the audio, every sidecar and its
+album's playlist) is checked against every other item's. Sidecars are named after the
+audio file without its extension, so a matrix over `format = ["mp3", "ogg"]` whose name
+pattern leaves out the format would give two items one set of captions: that is an
+error naming both items, with the fix (put `{format}` in the name pattern), rather than
+file names a player would not pair with the audio.
+
+Publishing: a worker renders an item into temporary files and hands them to the build
+process, which renames them into place and records the item in the state file in one
+step that an interrupt waits for; nothing is published that the state file does not
+record. On Ctrl-C or SIGTERM the workers stop, their temporary files are removed, the
+playlists and index are written for what was built, and the exit status is 130.
+
+`--dry-run` writes nothing (no folder, no lock, no clean-up) and checks every item that
+would be built the way a render would (settings, minutes, session files, the script,
+the output names); an item that would fail is reported as failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -31,17 +54,26 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+import unicodedata
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from xml.sax.saxutils import escape
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from guided_audio import __version__, encoding, practices, sessions, sounds
-from guided_audio.errors import BadInput, GuidedAudioError, did_you_mean
+from guided_audio import __version__, encoding, practices, publish, sessions, sidecars, sounds
+from guided_audio.errors import BadInput, ExitStatus, GuidedAudioError, did_you_mean
+from guided_audio.publish import clean_text
+
+if TYPE_CHECKING:
+    from guided_audio.render import RenderRequest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,6 +85,9 @@ LOCK = ".guided-audio-build.lock"
 ITEM_KEYS = {"name", "album", "title", "practice", "session", "minutes", "voice", "second_voice", "rate",
              "ambient", "format", "settings", "artist"}
 DEFAULT_KEYS = ITEM_KEYS - {"name", "practice", "session", "title", "settings"} | {"loudness"}
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+PODCAST = "https://podcastindex.org/namespace/1.0"
+ATOM = "http://www.w3.org/2005/Atom"
 MIME = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac",
         "wav": "audio/wav"}
 
@@ -68,6 +103,7 @@ class Item:
     settings: dict[str, str]
     options: dict[str, Any]  # minutes, voice, second_voice, rate, ambient, format, loudness, artist
     variant: str = ""  # what sets a matrix item apart, added to its title
+    where: str = ""  # the manifest entry it comes from, for messages
 
     @property
     def format(self) -> encoding.Format:
@@ -80,6 +116,22 @@ class Item:
 
     def path(self, root: Path) -> Path:
         return root / self.key
+
+    @property
+    def playlist(self) -> str:
+        """The album's playlist, relative to the library folder."""
+        return f"{_slug(self.album)}/{_slug(self.album)}.m3u8"
+
+    def files(self) -> list[str]:
+        """Every file the item writes, relative to the library folder: audio, sidecars, playlist."""
+        audio = PurePosixPath(self.key)
+        return [self.key, *(str(sidecars.path_for(Path(audio), kind).as_posix()) for kind in sidecars.ALL),
+                self.playlist]
+
+    @property
+    def label(self) -> str:
+        """How messages name the item: its manifest entry and name."""
+        return f"{self.where} '{self.name}'" if self.where else f"'{self.name}'"
 
 
 @dataclass
@@ -124,14 +176,7 @@ def load(path: Path) -> Manifest:
     items = [_item(path, entry, defaults, f"[[sessions]] {n + 1}") for n, entry in enumerate(doc.get("sessions", []))]
     for n, matrix in enumerate(doc.get("matrix", [])):
         items += _expand(path, matrix, defaults, f"[[matrix]] {n + 1}")
-    seen: dict[str, int] = {}
-    for item in items:
-        key = item.key
-        seen[key] = seen.get(key, 0) + 1
-    clashes = [k for k, count in seen.items() if count > 1]
-    if clashes:
-        raise BadInput(f"{path}: {len(clashes)} output name(s) used more than once, first {clashes[0]}: "
-                       "make the name pattern include what differs")
+    _check_clashes(path, items)
     if not items:
         raise BadInput(f"{path}: no [[sessions]] or [[matrix]] to build")
     return Manifest(path, str(doc.get("title", path.stem)), str(doc.get("description", "")), tuple(items),
@@ -151,13 +196,45 @@ def _item(path: Path, entry: dict[str, Any], defaults: dict[str, Any], where: st
     target = str(entry.get("practice") or entry.get("session"))
     if "session" in entry or "/" in target or target.endswith(".j2"):
         target = str((path.parent / target).resolve())
-    name = entry.get("name") or _slug(Path(target).stem)
+    name = str(entry.get("name") or _slug(Path(target).stem))
+    album = str(entry.get("album", defaults.get("album", "Library")))
+    _contained(path, where, "name", name)
+    _contained(path, where, "album", album)
     options = {k: v for k, v in {**defaults, **entry}.items() if k in DEFAULT_KEYS - {"album"}}
     if options.get("format", "mp3") not in encoding.FORMATS:
         raise BadInput(f"{path}: {where}: unknown format '{options['format']}'")
     settings = {k: _setting(v) for k, v in entry.get("settings", {}).items()}
-    return Item(_slug(str(name)), str(entry.get("album", defaults.get("album", "Library"))), entry.get("title"),
-                target, settings, options)
+    return Item(_slug(name), album, entry.get("title"), target, settings, options, where=where)
+
+
+def _contained(path: Path, where: str, key: str, value: str) -> None:
+    """A name or album must name a place inside the library folder: no absolute path, no `..`."""
+    parts = [*PurePosixPath(value).parts, *PureWindowsPath(value).parts]
+    if (PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or value.startswith("~")
+            or any(p.strip() and set(p.strip()) == {"."} for p in parts)):
+        raise BadInput(f"{path}: {where}: {key} '{value}' would leave the -o folder; give a plain name")
+    if not _slug(value, fallback=""):
+        raise BadInput(f"{path}: {where}: {key} '{value}' has no letters or digits to name a file")
+
+
+def _check_clashes(path: Path, items: list[Item]) -> None:
+    """No two items write the same file (audio, sidecar); a playlist is shared only within its album."""
+    owners: dict[str, Item] = {}
+    for item in items:
+        for file in item.files()[:-1]:
+            other = owners.get(file)
+            if other is not None:
+                hint = ("put {format} in the name pattern: sidecars are named after the audio file without "
+                        "its extension" if other.format != item.format and other.key != item.key
+                        else "make the name pattern include what differs")
+                raise BadInput(f"{path}: output name {file} used more than once, by {other.label} and "
+                               f"{item.label}: {hint}")
+            owners[file] = item
+    for item in items:
+        other = owners.get(item.playlist)
+        if other is not None:
+            raise BadInput(f"{path}: output name {item.playlist} used more than once, by the playlist of album "
+                           f"'{item.album}' and {other.label}")
 
 
 def _setting(value: Any) -> str:
@@ -183,7 +260,8 @@ def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where:
         except (KeyError, IndexError, ValueError) as exc:
             raise BadInput(f"{path}: {where}: name pattern '{pattern}': {exc}") from None
         variant = ", ".join(_shown(k, v) for k, v in zip(axes, combo) if k not in ("practice", "session"))
-        items.append(dataclasses.replace(_item(path, {**entry, "name": name}, defaults, where), variant=variant))
+        items.append(dataclasses.replace(_item(path, {**entry, "name": name}, defaults, where), variant=variant,
+                                         where=f"{where} ({variant})" if variant else where))
     return items
 
 
@@ -191,8 +269,10 @@ def _shown(key: str, value: Any) -> str:
     return f"{value:g} min" if key == "minutes" else str(value)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "item"
+def _slug(text: str, fallback: str = "item") -> str:
+    """A file name from any text: lower case, NFC, letters of every script kept; others become `-`."""
+    text = unicodedata.normalize("NFC", clean_text(text)).lower()
+    return re.sub(r"[^\w.-]+", "-", text, flags=re.UNICODE).strip("-.") or fallback
 
 
 # -- what an item depends on ------------------------------------------------------------------
@@ -210,8 +290,8 @@ def fingerprint(item: Item) -> str:
         stat = sound.stat()
         h.update(f"{sound.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     for option in ("ambient", "voice", "second_voice"):
-        value = str(item.options.get(option) or "")
-        local = Path(value.split(":", 1)[-1]) if value else None
+        value = str(item.options.get(option) or "").split(":", 1)[-1]
+        local = Path(value) if value else None  # "pyttsx3:" names no file (not the current folder)
         if local is not None and local.exists():  # a user's bed file or a folder of recordings
             for f in sorted(local.rglob("*") if local.is_dir() else [local]):
                 if f.is_file():
@@ -230,6 +310,12 @@ def _sources(item: Item) -> list[Path]:
 # -- running a build --------------------------------------------------------------------------
 
 
+class BuildInterrupted(GuidedAudioError):
+    """Ctrl-C or SIGTERM during a build; exit status 130. What was built is recorded."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+
 def build(
     manifest: Manifest,
     root: Path,
@@ -241,122 +327,249 @@ def build(
 ) -> Report:
     """Render every item whose inputs changed; write playlists, the index and the feed."""
     report = Report()
+    publish.check_targets([root / LOCK], option="-o")
+    check_containment(manifest, root)
+    if dry_run:  # writes nothing: no folder, no lock, no clean-up
+        state = _read_state(root)
+        for item, _ in _plan(manifest, root, state, report, on_event, full_check=True):
+            on_event("would build", item.name, str(item.path(root)))
+        return report
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        _remove_partials(root)
+        publish.remove_stale_partials(root, recursive=True)
         state = _read_state(root)
-        todo: list[tuple[Item, str]] = []
-        for item in manifest.items:
-            try:
-                key = fingerprint(item)
-            except GuidedAudioError as exc:
-                report.failed.append((item.name, str(exc)))
-                on_event("failed", item.name, str(exc))
-                continue
-            entry = state.get(item.key)
-            if entry and entry.get("key") == key and item.path(root).exists():
-                report.skipped.append(item.name)
-                on_event("skipped", item.name, "unchanged")
-            else:
-                todo.append((item, key))
-        if dry_run:
-            for item, _ in todo:
-                on_event("would build", item.name, str(item.path(root)))
-            return report
-        for item, key, outcome in _render_all(todo, root, jobs, cache_dir):
-            if isinstance(outcome, dict):
-                state[item.key] = {"name": item.name, "key": key, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **outcome}
-                _write_state(root, state)
-                report.built.append(item.name)
-                on_event("built", item.name, str(item.path(root)))
-            else:
-                report.failed.append((item.name, outcome))
-                on_event("failed", item.name, outcome)
         current = {item.key for item in manifest.items}
+        todo = _plan(manifest, root, state, report, on_event, full_check=False)
+        try:
+            with contextlib.closing(_render_all(todo, root, jobs, cache_dir)) as results:
+                for item, key, outcome in results:
+                    if isinstance(outcome, str):
+                        report.failed.append((item.name, outcome))
+                        on_event("failed", item.name, outcome)
+                        continue
+                    pairs = [(Path(temp), Path(target)) for temp, target in outcome.pop("publish")]
+                    with publish.shielded():  # published and recorded together, or neither
+                        try:
+                            publish.commit(pairs, option=item.label)
+                        except GuidedAudioError as exc:
+                            report.failed.append((item.name, str(exc)))
+                            on_event("failed", item.name, str(exc))
+                            continue
+                        built = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                        state[item.key] = {"name": item.name, "key": key, "built": built, **outcome}
+                        _write_state(root, state)
+                    report.built.append(item.name)
+                    on_event("built", item.name, str(item.path(root)))
+        except KeyboardInterrupt:
+            with publish.shielded():
+                _write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
+            count = len(report.built)
+            raise BuildInterrupted(
+                f"interrupted: {count} item{'s' if count != 1 else ''} built and recorded before the interrupt"
+                + (f" ({', '.join(report.built[:3])}{', ...' if count > 3 else ''})" if count else "")
+                + "; build again to finish") from None
         _write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
     return report
 
 
+def check_containment(manifest: Manifest, root: Path) -> None:
+    """Every file an item writes resolves to a place inside the library folder (symlinks followed)."""
+    top = root.resolve()
+    for item in manifest.items:
+        for file in item.files():
+            resolved = (root / file).resolve()
+            if resolved != top and top not in resolved.parents:
+                raise BadInput(f"{manifest.path}: {item.label}: {file} would be written outside the -o folder "
+                               f"{root} (to {resolved})")
+
+
+def _plan(
+    manifest: Manifest, root: Path, state: dict[str, dict[str, Any]], report: Report,
+    on_event: Callable[[str, str, str], None], *, full_check: bool,
+) -> list[tuple[Item, str]]:
+    """The items to build, each checked the way a render would check it; the rest reported."""
+    todo: list[tuple[Item, str]] = []
+    for item in manifest.items:
+        try:
+            key = fingerprint(item)
+        except GuidedAudioError as exc:
+            report.failed.append((item.name, str(exc)))
+            on_event("failed", item.name, str(exc))
+            continue
+        entry = state.get(item.key)
+        if entry and entry.get("key") == key and item.path(root).exists():
+            report.skipped.append(item.name)
+            on_event("skipped", item.name, "unchanged")
+            continue
+        problem = check_item(item, root, full=full_check)
+        if problem is not None:
+            report.failed.append((item.name, problem))
+            on_event("failed", item.name, problem)
+            continue
+        todo.append((item, key))
+    return todo
+
+
+def check_item(item: Item, root: Path, *, full: bool) -> str | None:
+    """Why the item would fail to render, found without rendering or writing; None if it would not.
+
+    Its settings, minutes and session files are loaded as a render loads them and its
+    output files are checked; `full` also renders and parses the script.
+    """
+    from guided_audio.render import load_program, output_path
+
+    try:
+        publish.check_targets([root / file for file in item.files()], option=item.label)
+        program, request = load_program(_request(item, root, None))
+        output_path(request, program)
+        if full:
+            program.scripts()
+    except GuidedAudioError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    return None
+
+
+def _request(item: Item, root: Path, cache_dir: str | None) -> RenderRequest:
+    """The render request of an item, as a worker renders it."""
+    from guided_audio.render import RenderRequest, TagOverrides
+
+    options = item.options
+    cache: dict[str, Any] = {"cache_dir": Path(cache_dir)} if cache_dir else {}
+    return RenderRequest(
+        practice=item.target, settings=item.settings, minutes=options.get("minutes"),
+        voice=options.get("voice"), second_voice=options.get("second_voice"), rate=options.get("rate"),
+        ambient=options.get("ambient"), format=options.get("format", "mp3"), output=item.path(root),
+        loudness=options.get("loudness"), tags=TagOverrides(title=item.title, album=item.album,
+                                                            artist=options.get("artist")),
+        **cache,
+    )
+
+
 def _render_all(
     todo: list[tuple[Item, str]], root: Path, jobs: int, cache_dir: Path | None
-) -> Iterator[tuple[Item, str, dict[str, Any] | str]]:
-    """Render items in worker processes; yield each as it finishes (a summary dict, or the error)."""
+) -> Generator[tuple[Item, str, dict[str, Any] | str], None, None]:
+    """Render items in worker processes; yield each as it finishes (a summary dict, or the error).
+
+    A summary's "publish" holds the (temp, target) pairs the worker left for this process to
+    rename into place. When the consumer stops early (an interrupt), the workers are told to
+    stop, and the temporary files of results not taken are removed.
+    """
     if not todo:
         return
     # Spawned, not forked: a worker must not inherit the folder's lock, and each one
-    # ends itself if the build is killed (see _watch_parent).
+    # ends itself if the build is killed (see _worker_init).
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_watch_parent,
-                             initargs=(os.getpid(),)) as pool:
-        running: dict[Future[dict[str, Any] | str], tuple[Item, str]] = {
-            pool.submit(render_item, item, str(root), str(cache_dir) if cache_dir else None): (item, key)
-            for item, key in todo
-        }
-        try:
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item, key = running.pop(future)
-                    try:
-                        yield item, key, future.result()
-                    except Exception as exc:  # a worker that died: report it, go on
-                        yield item, key, f"{type(exc).__name__}: {exc}"
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
+                               initargs=(os.getpid(),))
+    running: dict[Future[dict[str, Any] | str], tuple[Item, str]] = {}
+    try:
+        for item, key in todo:
+            running[pool.submit(render_item, item, str(root), str(cache_dir) if cache_dir else None)] = (item, key)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, key = running.pop(future)
+                try:
+                    yield item, key, future.result()
+                except Exception as exc:  # a worker that died: report it, go on
+                    yield item, key, f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        _stop(pool, running)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit when the build process that started it is gone (killed, say)."""
-    import threading
+def _stop(pool: ProcessPoolExecutor, running: dict[Future[dict[str, Any] | str], tuple[Item, str]]) -> None:
+    """Stop the workers: no new items, a render in progress interrupted, every temporary file removed."""
+    for future in running:
+        future.cancel()
+    processes = dict(getattr(pool, "_processes", None) or {})
+    for pid in processes:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    pool.shutdown(wait=True, cancel_futures=True)
+    for future in running:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            result = future.result()
+            if isinstance(result, dict):
+                for temp, _ in result.get("publish", []):
+                    with contextlib.suppress(OSError):
+                        Path(temp).unlink()
+
+
+# -- in a worker process ----------------------------------------------------------------------
+
+_worker = threading.local()
+_stopping = False
+
+
+def _worker_init(parent: int) -> None:
+    """In a worker: stop on SIGTERM, leave Ctrl-C to the build process, end when the build is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the build process decides, and tells us with SIGTERM
+    signal.signal(signal.SIGTERM, _worker_sigterm)
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(0.5)
+            time.sleep(0.05)
+        publish.remove_outstanding()  # what the build process will never publish
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
 
 
-def render_item(item: Item, root: str, cache_dir: str | None) -> dict[str, Any] | str:
-    """Render one item (in a worker process); a summary for the index, or the error's message."""
-    from guided_audio.render import RenderRequest, TagOverrides, render
+def _worker_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _stopping
+    _stopping = True
+    if getattr(_worker, "busy", False):
+        raise KeyboardInterrupt  # the render removes its temporary files on the way out
 
-    options = item.options
-    cache: dict[str, Any] = {"cache_dir": Path(cache_dir)} if cache_dir else {}
-    request = RenderRequest(
-        practice=item.target, settings=item.settings, minutes=options.get("minutes"),
-        voice=options.get("voice"), second_voice=options.get("second_voice"), rate=options.get("rate"),
-        ambient=options.get("ambient"), format=options.get("format", "mp3"), output=item.path(Path(root)),
-        loudness=options.get("loudness"), tags=TagOverrides(title=item.title, album=item.album,
-                                                            artist=options.get("artist")),
-        **cache,
-    )
+
+def render_item(item: Item, root: str, cache_dir: str | None) -> dict[str, Any] | str:
+    """Render one item (in a worker process); a summary for the index, or the error's message.
+
+    The rendered files stay temporary: the summary's "publish" lists them for the build
+    process, which renames them into place when it records the item.
+    """
+    from guided_audio.render import render
+
+    if _stopping:
+        return "interrupted"
+    _worker.busy = True
     try:
-        result = render(request)
+        with publish.handing_off() as pairs:
+            result = render(_request(item, Path(root), cache_dir))
     except GuidedAudioError as exc:
         return str(exc)
+    except KeyboardInterrupt:
+        return "interrupted"
+    finally:
+        _worker.busy = False
+    temps = {target: temp for temp, target in pairs}
     audio = result.audio
+    title = _title_of(temps.get(result.sidecar) if result.sidecar else None, audio)
     return {
-        "file": str(audio.relative_to(root)),
-        "album": item.album,
-        "title": item.title or (f"{_title_of(result)} ({item.variant})" if item.variant else _title_of(result)),
+        "file": audio.relative_to(root).as_posix(),
+        "album": clean_text(item.album),
+        "title": clean_text(item.title or (f"{title} ({item.variant})" if item.variant else title)),
         "duration": round(result.timeline.seconds, 3),
-        "bytes": audio.stat().st_size,
+        "bytes": temps.get(audio, audio).stat().st_size,
         "format": item.format.name,
-        "sidecars": {kind: str(p.relative_to(root)) for kind, p in result.sidecars.items()},
+        "sidecars": {kind: p.relative_to(root).as_posix() for kind, p in result.sidecars.items()},
         "warnings": list(result.warnings),
+        "publish": [(str(temp), str(target)) for temp, target in pairs],
     }
 
 
-def _title_of(result: Any) -> str:
+def _title_of(sidecar: Path | None, audio: Path) -> str:
     try:
-        title: str = json.loads(result.sidecar.read_text())["title"]
+        assert sidecar is not None
+        title: str = json.loads(sidecar.read_text(encoding="utf-8"))["title"]
         return title
-    except (OSError, ValueError, KeyError, AttributeError):
-        stem: str = result.audio.stem
-        return stem
+    except (AssertionError, OSError, ValueError, KeyError, TypeError):
+        return audio.stem
 
 
 class _locked:
@@ -379,12 +592,6 @@ class _locked:
         self.handle.close()
 
 
-def _remove_partials(root: Path) -> None:
-    """Temporary files a killed build left behind (the lock says no other build is writing)."""
-    for partial in root.rglob(".*.partial-*"):
-        partial.unlink(missing_ok=True)
-
-
 def _read_state(root: Path) -> dict[str, dict[str, Any]]:
     try:
         state: dict[str, dict[str, Any]] = json.loads((root / STATE).read_text(encoding="utf-8"))
@@ -402,12 +609,9 @@ def _atomic(path: Path, text: str) -> None:
     try:
         if path.read_text(encoding="utf-8") == text:
             return
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    publish.atomic_write_text(path, text, option="-o")
 
 
 # -- playlists, index and feed ----------------------------------------------------------------
@@ -419,10 +623,12 @@ def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, An
     for _, entry in entries:
         albums.setdefault(entry["album"], []).append(entry)
     for album, rows in albums.items():
-        lines = ["#EXTM3U", f"#PLAYLIST:{album}"]
+        folder = _slug(album)
+        lines = ["#EXTM3U", f"#PLAYLIST:{clean_text(album)}"]
         for row in rows:
-            lines += [f"#EXTINF:{round(row['duration'])},{row['title']}", str(Path(row["file"]).relative_to(_slug(album)))]
-        _atomic(root / _slug(album) / f"{_slug(album)}.m3u8", "\n".join(lines) + "\n")
+            lines += [f"#EXTINF:{round(row['duration'])},{clean_text(str(row['title']))}",
+                      PurePosixPath(row["file"]).relative_to(folder).as_posix()]
+        _atomic(root / folder / f"{folder}.m3u8", "\n".join(lines) + "\n")
     index = {"title": manifest.title, "description": manifest.description, "generator": f"guided_audio {__version__}",
              "items": [{"id": key, **entry} for key, entry in entries]}
     _atomic(root / "index.json", json.dumps(index, indent=1, ensure_ascii=False) + "\n")
@@ -430,58 +636,67 @@ def _write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, An
         _atomic(root / "feed.xml", feed_xml(manifest, root, entries))
 
 
+ET.register_namespace("itunes", ITUNES)
+ET.register_namespace("podcast", PODCAST)
+ET.register_namespace("atom", ATOM)
+
+
 def feed_xml(manifest: Manifest, root: Path, entries: list[tuple[str, dict[str, Any]]]) -> str:
-    """A private podcast feed: RSS 2.0 with the iTunes and Podcasting 2.0 tags, kept out of directories."""
+    """A private podcast feed: RSS 2.0 with the iTunes and Podcasting 2.0 tags, kept out of directories.
+
+    Written with ElementTree, so every text and attribute is escaped; control characters,
+    which XML cannot hold, are removed first.
+    """
     feed = manifest.feed or {}
-    base = str(feed.get("base_url", "")).rstrip("/") + "/"
-    title = escape(str(feed.get("title", manifest.title)))
-    author = escape(str(feed.get("author", "guided_audio")))
-    description = escape(str(feed.get("description", manifest.description or manifest.title)))
-    language = escape(str(feed.get("language", "en")))
-    out = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
-        'xmlns:podcast="https://podcastindex.org/namespace/1.0" xmlns:atom="http://www.w3.org/2005/Atom">',
-        "<channel>",
-        f"<title>{title}</title>",
-        f"<link>{escape(base)}</link>",
-        f"<description>{description}</description>",
-        f"<language>{language}</language>",
-        f"<generator>guided_audio {__version__}</generator>",
-        f'<atom:link href="{escape(base)}feed.xml" rel="self" type="application/rss+xml"/>',
-        f"<itunes:author>{author}</itunes:author>",
-        "<itunes:block>Yes</itunes:block>",
-        "<itunes:explicit>false</itunes:explicit>",
-        "<podcast:block>yes</podcast:block>",
-        f'<podcast:locked owner="{escape(str(feed.get("email", "")))}">yes</podcast:locked>',
-        f'<podcast:guid>{_guid(manifest.title)}</podcast:guid>',
-    ]
+    base = clean_text(str(feed.get("base_url", ""))).rstrip("/") + "/"
+
+    def add(parent: ET.Element, tag: str, text: object = None, **attrs: object) -> ET.Element:
+        element = ET.SubElement(parent, tag, {k: clean_text(str(v)) for k, v in attrs.items()})
+        if text is not None:
+            element.text = clean_text(str(text), newlines=True)
+        return element
+
+    rss = ET.Element("rss", {"version": "2.0"})
+    channel = add(rss, "channel")
+    add(channel, "title", feed.get("title", manifest.title))
+    add(channel, "link", base)
+    add(channel, "description", feed.get("description", manifest.description or manifest.title))
+    add(channel, "language", feed.get("language", "en"))
+    add(channel, "generator", f"guided_audio {__version__}")
+    add(channel, f"{{{ATOM}}}link", href=base + "feed.xml", rel="self", type="application/rss+xml")
+    add(channel, f"{{{ITUNES}}}author", feed.get("author", "guided_audio"))
+    add(channel, f"{{{ITUNES}}}block", "Yes")
+    add(channel, f"{{{ITUNES}}}explicit", "false")
+    add(channel, f"{{{PODCAST}}}block", "yes")
+    add(channel, f"{{{PODCAST}}}locked", "yes", owner=feed.get("email", ""))
+    add(channel, f"{{{PODCAST}}}guid", _guid(manifest.title))
     for key, entry in entries:
-        url = base + entry["file"]
         built = time.strptime(entry["built"], "%Y-%m-%dT%H:%M:%SZ")
-        out += [
-            "<item>",
-            f"<title>{escape(entry['title'])}</title>",
-            f'<guid isPermaLink="false">{_guid(key)}</guid>',
-            f"<pubDate>{time.strftime('%a, %d %b %Y %H:%M:%S +0000', built)}</pubDate>",
-            f'<enclosure url="{escape(url)}" length="{(root / entry["file"]).stat().st_size}" '
-            f'type="{MIME[entry["format"]]}"/>',
-            f"<itunes:duration>{round(entry['duration'])}</itunes:duration>",
-        ]
+        item = add(channel, "item")
+        add(item, "title", clean_text(str(entry["title"])))
+        add(item, "guid", _guid(key), isPermaLink="false")
+        add(item, "pubDate", time.strftime("%a, %d %b %Y %H:%M:%S +0000", built))
+        add(item, "enclosure", url=base + _url_path(entry["file"]), length=(root / entry["file"]).stat().st_size,
+            type=MIME[entry["format"]])
+        add(item, f"{{{ITUNES}}}duration", round(entry["duration"]))
         side = entry.get("sidecars", {})
         if "chapters" in side:
-            out.append(f'<podcast:chapters url="{escape(base + side["chapters"])}" type="application/json+chapters"/>')
+            add(item, f"{{{PODCAST}}}chapters", url=base + _url_path(side["chapters"]),
+                type="application/json+chapters")
         if "vtt" in side:
-            out.append(f'<podcast:transcript url="{escape(base + side["vtt"])}" type="text/vtt"/>')
+            add(item, f"{{{PODCAST}}}transcript", url=base + _url_path(side["vtt"]), type="text/vtt")
         if "srt" in side:
-            out.append(f'<podcast:transcript url="{escape(base + side["srt"])}" type="application/x-subrip"/>')
-        out.append("</item>")
-    out += ["</channel>", "</rss>"]
-    return "\n".join(out) + "\n"
+            add(item, f"{{{PODCAST}}}transcript", url=base + _url_path(side["srt"]), type="application/x-subrip")
+    ET.indent(rss)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+
+
+def _url_path(relative: str) -> str:
+    """A library path as the path of a URL (a name with letters beyond ASCII is percent-encoded)."""
+    return quote(relative, safe="/")
 
 
 def _guid(name: str) -> str:
     """A stable identifier: the same name always gives the same guid."""
     digest = hashlib.sha1(f"guided_audio:{name}".encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
-

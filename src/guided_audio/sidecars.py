@@ -3,6 +3,10 @@
     NAME.json           the timeline: every event, in seconds
     NAME.vtt, NAME.srt  captions, one cue per spoken line or phrase
     NAME.chapters.json  Podcasting 2.0 chapters
+
+Text from a script reaches these files without control characters (see
+`publish.clean_text`); WebVTT cue text escapes `&`, `<` and `>`, and no cue text holds
+the `-->` that would start a new cue.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guided_audio.publish import clean_text
 from guided_audio.timeline import Event, Timeline
 
 VTT_LINE, VTT_LINES = 65, 2  # WebVTT: lines of at most 65 characters
@@ -33,7 +38,7 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
     def event(e: Event) -> dict[str, Any]:
         row: dict[str, Any] = {"kind": e.kind, "start": round(e.start / sr, 3), "end": round(e.end / sr, 3)}
         if e.kind in ("speech", "section", "part"):
-            row["text"] = e.text
+            row["text"] = clean_text(e.text)
         if e.name:
             row["name"] = e.name
         if e.kind == "speech":
@@ -44,13 +49,24 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
         return row
 
     doc = {
-        **info,
+        **_clean_values(info),
         "duration": round(timeline.seconds, 3),
         "sample_rate": sr,
         "warnings": list(timeline.warnings),
         "events": [event(e) for e in timeline.events],
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def _clean_values(value: Any) -> Any:
+    """Strings in nested dicts and lists without control characters."""
+    if isinstance(value, str):
+        return clean_text(value, newlines=True)
+    if isinstance(value, dict):
+        return {k: _clean_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_values(v) for v in value]
+    return value
 
 
 def captions(timeline: Timeline, width: int, max_lines: int) -> list[Caption]:
@@ -62,7 +78,7 @@ def captions(timeline: Timeline, width: int, max_lines: int) -> list[Caption]:
     sr = timeline.sample_rate
     out: list[Caption] = []
     for e in timeline.of_kind("speech"):
-        lines = _wrap(e.text, width)
+        lines = _wrap(clean_text(e.text).replace("-->", "->"), width)
         groups = [tuple(lines[i : i + max_lines]) for i in range(0, len(lines), max_lines)]
         total = sum(len(" ".join(g)) for g in groups)
         at = e.start / sr
@@ -75,7 +91,7 @@ def captions(timeline: Timeline, width: int, max_lines: int) -> list[Caption]:
 
 def webvtt(timeline: Timeline) -> str:
     """Captions as WebVTT."""
-    cues = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n" + "\n".join(c.lines)
+    cues = [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n" + "\n".join(_vtt_escape(line) for line in c.lines)
             for c in captions(timeline, VTT_LINE, VTT_LINES)]
     return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
 
@@ -91,9 +107,9 @@ def chapters_json(timeline: Timeline, title: str) -> str:
     """Podcasting 2.0 chapters (version 1.2.0) from the sections."""
     sr = timeline.sample_rate
     marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
-    chapters = [{"startTime": round(e.start / sr, 3), "endTime": round(e.end / sr, 3), "title": e.text}
+    chapters = [{"startTime": round(e.start / sr, 3), "endTime": round(e.end / sr, 3), "title": clean_text(e.text)}
                 for e in marks]
-    return json.dumps({"version": "1.2.0", "title": title, "chapters": chapters}, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps({"version": "1.2.0", "title": clean_text(title), "chapters": chapters}, indent=1, ensure_ascii=False) + "\n"
 
 
 def transcript(timeline: Timeline) -> str:
@@ -101,9 +117,10 @@ def transcript(timeline: Timeline) -> str:
     out: list[str] = []
     for e in timeline.events:
         if e.kind in ("part", "section"):
-            out += ["", f"[{e.text}]"] if out else [f"[{e.text}]"]
+            heading = f"[{clean_text(e.text)}]"
+            out += ["", heading] if out else [heading]
         elif e.kind == "speech":
-            out.append(e.text)
+            out.append(clean_text(e.text))
     return "\n".join(out)
 
 
@@ -135,11 +152,15 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines or [""]
 
 
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _stamp(seconds: float, separator: str) -> str:
     ms = int(round(seconds * 1000))
     return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{separator}{ms % 1000:03d}"
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a sidecar file (the caller renames it into place)."""
+    """Write a sidecar file (the caller renames it into place: see `publish.Publisher`)."""
     path.write_text(text, encoding="utf-8")

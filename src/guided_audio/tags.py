@@ -4,11 +4,14 @@ One writer per container, in a registry keyed by the container's name:
 ID3 for mp3 (chapters as CTOC + CHAP frames), Vorbis comments for Ogg Vorbis, Opus
 and FLAC (chapters as CHAPTERnnn comments, cover as a FLAC picture), and MP4 atoms
 for m4a (its chapters are written by ffmpeg while encoding; a later save keeps them).
+Every text is written without control characters (`publish.clean_text`): newlines are
+kept only in the comment and the lyrics.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from mutagen.flac import FLAC, Picture, VCFLACDict
 from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm, MP4Tags
 
 from guided_audio.errors import EncoderError
+from guided_audio.publish import clean_text
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,22 @@ def write(path: Path, container: str | None, meta: Metadata) -> None:
     """Write `meta` into the file at `path` with the container's writer (none for wav)."""
     if container is None:
         return
+    meta = clean(meta)
     try:
         WRITERS[container](path, meta)
     except mutagen.MutagenError as exc:
         raise EncoderError(f"could not write tags into {path.name}: {exc}") from exc
+
+
+def clean(meta: Metadata) -> Metadata:
+    """`meta` without control characters; only the comment and the lyrics keep their line breaks."""
+    return dataclasses.replace(
+        meta, title=clean_text(meta.title), artist=clean_text(meta.artist), album=clean_text(meta.album),
+        genre=clean_text(meta.genre), date=clean_text(meta.date), album_artist=clean_text(meta.album_artist),
+        language=clean_text(meta.language), comment=clean_text(meta.comment, newlines=True),
+        lyrics=clean_text(meta.lyrics, newlines=True),
+        chapters=tuple(dataclasses.replace(c, title=clean_text(c.title)) for c in meta.chapters),
+    )
 
 
 def chapter_stamp(ms: int) -> str:
@@ -80,7 +96,7 @@ def ffmetadata(chapters: tuple[Chapter, ...]) -> str:
     """An ffmpeg metadata file with the chapters (for containers mutagen cannot chapter)."""
     out = [";FFMETADATA1"]
     for c in chapters:
-        title = c.title.replace("\\", "\\\\").replace("=", "\\=").replace(";", "\\;").replace("#", "\\#")
+        title = clean_text(c.title).replace("\\", "\\\\").replace("=", "\\=").replace(";", "\\;").replace("#", "\\#")
         out += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={c.start}", f"END={c.end}", f"title={title}"]
     return "\n".join(out) + "\n"
 
