@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
@@ -73,7 +74,7 @@ def format_for(name: str | None, path: Path | None) -> Format:
 
 
 def encode(
-    blocks: Iterable[tuple[int, np.ndarray]],
+    blocks: Iterable[tuple[int, NDArray[Any]]],
     *,
     sample_rate: int,
     channels: int,
@@ -98,7 +99,7 @@ def encode(
         _run(cmd, blocks, fmt, progress)
 
 
-def _run(cmd: list[str], blocks: Iterable[tuple[int, np.ndarray]], fmt: Format,
+def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format,
          progress: Callable[[int], None]) -> None:
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)

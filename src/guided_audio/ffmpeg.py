@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.errors import EncoderError
 
@@ -36,7 +38,7 @@ def run_ffmpeg(args: list[str], *, what: str, input_bytes: bytes | None = None) 
     return proc.stdout
 
 
-def decode_audio(path: str, *, sample_rate: int, channels: int) -> np.ndarray:
+def decode_audio(path: str, *, sample_rate: int, channels: int) -> NDArray[Any]:
     """Decode any file ffmpeg reads to float32 samples shaped (frames, channels)."""
     raw = run_ffmpeg(
         ["-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels),

@@ -9,8 +9,10 @@ grow with the session's length. The limiter is planned from per-frame true peaks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.mix import STEP, Mix
 
@@ -31,12 +33,12 @@ class Master:
     """How to turn the mix into the delivered signal."""
 
     gain_db: float
-    limiter: np.ndarray  # linear gain per frame (1.0 where no limiting is needed)
+    limiter: NDArray[Any]  # linear gain per frame (1.0 where no limiting is needed)
     frame: int  # samples per limiter frame
     measured_lufs: float
     target_lufs: float
 
-    def apply(self, start: int, block: np.ndarray) -> np.ndarray:
+    def apply(self, start: int, block: NDArray[Any]) -> NDArray[Any]:
         """Scale a block of the mix that starts at sample `start`."""
         scale = np.float32(10 ** (self.gain_db / 20))
         first, last = start // self.frame, (start + len(block)) // self.frame + 2
@@ -70,9 +72,9 @@ class LoudnessMeter:
         self.state = np.zeros((len(self.sos), 2, channels), dtype=np.float32)
         self.frame = int(round(sample_rate * FRAME))
         self.carry = np.zeros((0, channels), dtype=np.float32)
-        self.energies: list[np.ndarray] = []  # K-weighted energy per frame, channels summed
+        self.energies: list[NDArray[Any]] = []  # K-weighted energy per frame, channels summed
 
-    def feed(self, block: np.ndarray) -> None:
+    def feed(self, block: NDArray[Any]) -> None:
         from scipy.signal import sosfilt
 
         weighted, self.state = sosfilt(self.sos, block, axis=0, zi=self.state)
@@ -82,7 +84,7 @@ class LoudnessMeter:
         self.energies.append(np.einsum("ijk,ijk->i", frames, frames))
         self.carry = data[whole:]
 
-    def integrated(self, frame_gains: np.ndarray | None = None) -> float:
+    def integrated(self, frame_gains: NDArray[Any] | None = None) -> float:
         """Integrated loudness in LUFS, optionally as if each frame were scaled by a gain."""
         energy = np.concatenate(self.energies) if self.energies else np.zeros(0)
         if frame_gains is not None:
@@ -102,16 +104,16 @@ class LoudnessMeter:
         return float(-0.691 + 10 * np.log10(final.mean()))
 
 
-def sample_peaks(block: np.ndarray, frame: int) -> np.ndarray:
+def sample_peaks(block: NDArray[Any], frame: int) -> NDArray[Any]:
     """The largest sample of each frame of a block (the last frame may be short)."""
     n = len(block) // frame * frame
-    peaks: np.ndarray = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
+    peaks: NDArray[Any] = np.abs(block[:n]).reshape(-1, frame, block.shape[1]).max(axis=(1, 2))
     if n < len(block):
         peaks = np.append(peaks, np.abs(block[n:]).max())
     return peaks
 
 
-def true_peaks(mix: Mix, peaks: np.ndarray, frame: int, candidates: np.ndarray) -> np.ndarray:
+def true_peaks(mix: Mix, peaks: NDArray[Any], frame: int, candidates: NDArray[Any]) -> NDArray[Any]:
     """`peaks` with 4x-oversampled true peaks for the candidate frames, rendered again in runs.
 
     Only frames that could pass the ceiling need it, so only they are mixed again: a few
@@ -167,13 +169,13 @@ def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK
     return Master(gain_db, limiter, frame, measured, target_lufs)
 
 
-def _limiter(peaks: np.ndarray, gain_db: float, ceiling: float) -> np.ndarray:
+def _limiter(peaks: NDArray[Any], gain_db: float, ceiling: float) -> NDArray[Any]:
     """The limiter's gain per frame that keeps `peaks` raised by `gain_db` under `ceiling`."""
     needed = np.minimum(1.0, ceiling / np.maximum(peaks * 10 ** (gain_db / 20), 1e-12))
     return _smooth(needed, FRAME)
 
 
-def _smooth(needed: np.ndarray, frame_seconds: float) -> np.ndarray:
+def _smooth(needed: NDArray[Any], frame_seconds: float) -> NDArray[Any]:
     """A gain curve at or below `needed` everywhere: instant attack, gradual release."""
     # Looking one frame either side keeps the interpolated curve under the need.
     need = needed.copy()

@@ -61,9 +61,10 @@ import wave
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import signal
 
 from guided_audio.ffmpeg import ffmpeg_exe
@@ -74,7 +75,7 @@ LOOP_FRAMES = SAMPLE_RATE * LOOP_SECONDS
 CUE_PEAK_DB = -6.0
 BED_PEAK_LIMIT_DB = -3.0
 
-Audio = np.ndarray  # float64, shape (frames, 2), full scale = 1.0
+Audio = NDArray[Any]  # float64, shape (frames, 2), full scale = 1.0
 
 
 # --------------------------------------------------------------------------
@@ -87,43 +88,43 @@ def db_to_amp(db: float) -> float:
     return float(10.0 ** (db / 20.0))
 
 
-def rms_dbfs(x: np.ndarray) -> float:
+def rms_dbfs(x: NDArray[Any]) -> float:
     """Return the RMS level of all samples in dBFS (full scale = 1.0)."""
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     return float(20.0 * np.log10(max(rms, 1e-12)))
 
 
-def peak_dbfs(x: np.ndarray) -> float:
+def peak_dbfs(x: NDArray[Any]) -> float:
     """Return the sample peak of all samples in dBFS."""
     return float(20.0 * np.log10(max(float(np.max(np.abs(x))), 1e-12)))
 
 
-def _freqs(n: int) -> np.ndarray:
+def _freqs(n: int) -> NDArray[Any]:
     return np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
 
 
-def _lowpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+def _lowpass(f: NDArray[Any], cutoff: float, order: int = 2) -> NDArray[Any]:
     """Butterworth-shaped magnitude response (zero phase)."""
-    gain: np.ndarray = 1.0 / np.sqrt(1.0 + (f / cutoff) ** (2 * order))
+    gain: NDArray[Any] = 1.0 / np.sqrt(1.0 + (f / cutoff) ** (2 * order))
     return gain
 
 
-def _highpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+def _highpass(f: NDArray[Any], cutoff: float, order: int = 2) -> NDArray[Any]:
     safe = np.maximum(f, 1e-9)  # DC gets (numerically) zero gain
-    gain: np.ndarray = 1.0 / np.sqrt(1.0 + (cutoff / safe) ** (2 * order))
+    gain: NDArray[Any] = 1.0 / np.sqrt(1.0 + (cutoff / safe) ** (2 * order))
     return gain
 
 
-def _tilt(f: np.ndarray, exponent: float, floor_hz: float = 20.0) -> np.ndarray:
+def _tilt(f: NDArray[Any], exponent: float, floor_hz: float = 20.0) -> NDArray[Any]:
     """Amplitude slope 1/f**exponent (0.5 = pink, 1 = brown), flat below floor_hz."""
-    gain: np.ndarray = np.maximum(f, floor_hz) ** -exponent
+    gain: NDArray[Any] = np.maximum(f, floor_hz) ** -exponent
     return gain
 
 
-def _bump(f: np.ndarray, centre: float, octaves: float, gain_db: float) -> np.ndarray:
+def _bump(f: NDArray[Any], centre: float, octaves: float, gain_db: float) -> NDArray[Any]:
     """Broad bell-shaped boost on a log-frequency axis."""
     dist = np.log2(np.maximum(f, 1e-9) / centre) / octaves
-    gain: np.ndarray = 1.0 + (db_to_amp(gain_db) - 1.0) * np.exp(-0.5 * dist**2)
+    gain: NDArray[Any] = 1.0 + (db_to_amp(gain_db) - 1.0) * np.exp(-0.5 * dist**2)
     return gain
 
 
@@ -132,7 +133,7 @@ def _bump(f: np.ndarray, centre: float, octaves: float, gain_db: float) -> np.nd
 # --------------------------------------------------------------------------
 
 
-def _shaped_noise(rng: np.random.Generator, n: int, gain: np.ndarray) -> np.ndarray:
+def _shaped_noise(rng: np.random.Generator, n: int, gain: NDArray[Any]) -> NDArray[Any]:
     """Mono noise with magnitude `gain` over rfft bins, periodic in n, unit RMS."""
     # Drawing the spectrum directly (instead of FFT-ing white noise) is the
     # same statistically and makes the loop periodicity explicit.
@@ -140,12 +141,12 @@ def _shaped_noise(rng: np.random.Generator, n: int, gain: np.ndarray) -> np.ndar
     spectrum = (rng.standard_normal(bins) + 1j * rng.standard_normal(bins)) * gain
     spectrum[0] = 0.0  # no DC offset
     x = np.fft.irfft(spectrum, n=n)
-    unit: np.ndarray = x / np.sqrt(np.mean(x**2))
+    unit: NDArray[Any] = x / np.sqrt(np.mean(x**2))
     return unit
 
 
 def _stereo_noise(
-    rng: np.random.Generator, n: int, gain: np.ndarray, correlation: float
+    rng: np.random.Generator, n: int, gain: NDArray[Any], correlation: float
 ) -> Audio:
     """Stereo noise whose channels have the given correlation (0..1)."""
     shared = _shaped_noise(rng, n, gain)
@@ -155,14 +156,14 @@ def _stereo_noise(
     return np.column_stack([left, right])
 
 
-def _circular_filter(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
+def _circular_filter(x: NDArray[Any], gain: NDArray[Any]) -> NDArray[Any]:
     """Zero-phase filter over the whole loop; circular, so loops stay seamless."""
     spectrum = np.fft.rfft(x, axis=0)
     shape = (-1,) + (1,) * (x.ndim - 1)
     return np.fft.irfft(spectrum * gain.reshape(shape), n=x.shape[0], axis=0)
 
 
-def _circular_convolve(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+def _circular_convolve(x: NDArray[Any], ir: NDArray[Any]) -> NDArray[Any]:
     """Convolve each column of x with the matching column of ir, wrapping at the loop end."""
     n = x.shape[0]
     padded = np.zeros_like(x)
@@ -170,7 +171,7 @@ def _circular_convolve(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(x, axis=0) * np.fft.rfft(padded, axis=0), n=n, axis=0)
 
 
-def _loop_cos(n: int, cycles: int) -> np.ndarray:
+def _loop_cos(n: int, cycles: int) -> NDArray[Any]:
     """cos() completing a whole number of cycles over n samples (0 rad at sample 0)."""
     return np.cos(2.0 * np.pi * cycles * np.arange(n) / n)
 
@@ -192,7 +193,7 @@ def _scatter(n: int, events: Iterable[tuple[int, Audio]]) -> Audio:
     return buf[:n]
 
 
-def _pan(mono: np.ndarray, position: float) -> Audio:
+def _pan(mono: NDArray[Any], position: float) -> Audio:
     """Equal-power pan; position -1 (left) .. +1 (right), centre keeps unit gain per channel."""
     angle = (position + 1.0) * np.pi / 4.0
     panned: Audio = np.column_stack([mono * np.cos(angle), mono * np.sin(angle)]) * np.sqrt(2.0)
@@ -212,11 +213,11 @@ def _finish_bed(x: Audio, rms_db: float) -> Audio:
     return x * (limit / peak) if peak > limit else x
 
 
-def _time(seconds: float) -> np.ndarray:
+def _time(seconds: float) -> NDArray[Any]:
     return np.arange(int(round(seconds * SAMPLE_RATE))) / SAMPLE_RATE
 
 
-def _attack(frames: int) -> np.ndarray:
+def _attack(frames: int) -> NDArray[Any]:
     """Raised-cosine ramp from 0 to 1 (first value exactly 0)."""
     return 0.5 - 0.5 * np.cos(np.pi * np.arange(frames) / frames)
 
@@ -226,7 +227,7 @@ def _attack(frames: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def _droplet(rng: np.random.Generator) -> np.ndarray:
+def _droplet(rng: np.random.Generator) -> NDArray[Any]:
     """One soft drop: a damped sine whose pitch rises a little, like a small 'plip'."""
     t = _time(0.06)
     f0 = np.exp(rng.uniform(np.log(1400.0), np.log(3200.0)))
@@ -234,7 +235,7 @@ def _droplet(rng: np.random.Generator) -> np.ndarray:
     phase = 2.0 * np.pi * np.cumsum(pitch) / SAMPLE_RATE
     env = np.exp(-t / rng.uniform(0.006, 0.016))
     env[:44] *= _attack(44)  # 1 ms attack so a drop never clicks
-    return np.sin(phase) * env
+    return np.asarray(np.sin(phase) * env)
 
 
 def make_soft_rain(rng: np.random.Generator) -> Audio:
@@ -289,7 +290,7 @@ _DRONE_TONES: tuple[tuple[float, float, float], ...] = (
 )
 
 
-def _soft_triangle(t: np.ndarray, hz: float, phase: float) -> np.ndarray:
+def _soft_triangle(t: NDArray[Any], hz: float, phase: float) -> NDArray[Any]:
     """Triangle-like tone with only its first three odd harmonics (rounder than a true triangle)."""
     out = np.zeros_like(t)
     for k in (1, 3, 5):
@@ -313,7 +314,7 @@ def make_gentle_drone(rng: np.random.Generator) -> Audio:
     return _finish_bed(np.column_stack(channels) * tremolo[:, None], -29.0)
 
 
-def _cricket_train(rng: np.random.Generator) -> np.ndarray:
+def _cricket_train(rng: np.random.Generator) -> NDArray[Any]:
     """A few regular chirps, each 3-4 Hann-windowed pulses of a ~4.5 kHz tone."""
     carrier = rng.uniform(4200.0, 4800.0)
     pulse = np.hanning(int(0.014 * SAMPLE_RATE))
@@ -325,7 +326,7 @@ def _cricket_train(rng: np.random.Generator) -> np.ndarray:
         for p in range(int(rng.integers(3, 5))):
             start = c * chirp_step + p * pulse_step
             env[start : start + len(pulse)] += loud * pulse
-    return env * np.sin(2.0 * np.pi * carrier * np.arange(len(env)) / SAMPLE_RATE)
+    return np.asarray(env * np.sin(2.0 * np.pi * carrier * np.arange(len(env)) / SAMPLE_RATE))
 
 
 def _distance_tail(rng: np.random.Generator) -> Audio:
@@ -333,7 +334,7 @@ def _distance_tail(rng: np.random.Generator) -> Audio:
     t = _time(0.3)
     ir = rng.standard_normal((len(t), 2)) * np.exp(-t / 0.06)[:, None] * 0.08
     ir[0] += 0.5
-    return ir
+    return np.asarray(ir)
 
 
 def make_night_air(rng: np.random.Generator) -> Audio:
@@ -510,7 +511,7 @@ def default_out_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sounds"
 
 
-def to_int16(x: Audio) -> np.ndarray:
+def to_int16(x: Audio) -> NDArray[Any]:
     """Round float samples to 16-bit integers (no dither: deterministic, levels are far above the LSB)."""
     return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.errors import EncoderError, SoundError, did_you_mean
 from guided_audio.ffmpeg import decode_audio
@@ -69,7 +70,7 @@ def resolve(name_or_path: str, kind: str, option: str, relative_to: Path | None 
     )
 
 
-def load(path: Path, sample_rate: int) -> np.ndarray:
+def load(path: Path, sample_rate: int) -> NDArray[Any]:
     """Decode a sound to float32 stereo at `sample_rate`, shaped (frames, 2)."""
     resolved = path.resolve()
     try:
@@ -80,7 +81,7 @@ def load(path: Path, sample_rate: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _decoded(path: Path, stamp: int, sample_rate: int) -> np.ndarray:
+def _decoded(path: Path, stamp: int, sample_rate: int) -> NDArray[Any]:
     try:
         samples = decode_audio(str(path), sample_rate=sample_rate, channels=2)
     except EncoderError as exc:
