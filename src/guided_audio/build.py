@@ -51,10 +51,12 @@ import fcntl
 import hashlib
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
 import signal
+import string
 import sys
 import threading
 import time
@@ -68,7 +70,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from guided_audio import __version__, encoding, practices, publish, sessions, sidecars, sounds
+from guided_audio import __version__, encoding, options, practices, publish, sessions, sidecars, sounds
 from guided_audio.errors import BadInput, ExitStatus, GuidedAudioError, did_you_mean
 from guided_audio.publish import clean_text
 
@@ -85,6 +87,7 @@ LOCK = ".guided-audio-build.lock"
 ITEM_KEYS = {"name", "album", "title", "practice", "session", "minutes", "voice", "second_voice", "rate",
              "ambient", "format", "settings", "artist"}
 DEFAULT_KEYS = ITEM_KEYS - {"name", "practice", "session", "title", "settings"} | {"loudness"}
+MAX_ITEMS = 20000  # items of one manifest
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST = "https://podcastindex.org/namespace/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -165,22 +168,59 @@ def load(path: Path) -> Manifest:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise BadInput(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: values are nested too deeply") from None
     unknown = set(doc) - {"title", "description", "defaults", "feed", "sessions", "matrix"}
     if unknown:
         raise BadInput(f"{path}: unknown key '{sorted(unknown)[0]}' (known: title, description, defaults, feed, "
                        "sessions, matrix)")
-    defaults = doc.get("defaults", {})
+    defaults = _table(path, "[defaults]", doc.get("defaults", {}))
     _check_keys(path, "[defaults]", defaults, DEFAULT_KEYS)
-    items = [_item(path, entry, defaults, f"[[sessions]] {n + 1}") for n, entry in enumerate(doc.get("sessions", []))]
-    for n, matrix in enumerate(doc.get("matrix", [])):
-        items += _expand(path, matrix, defaults, f"[[matrix]] {n + 1}")
+    _check_options(path, "[defaults]", defaults)
+    if "feed" in doc:
+        _table(path, "[feed]", doc["feed"])
+    items = [_item(path, _table(path, f"[[sessions]] {n + 1}", entry), defaults, f"[[sessions]] {n + 1}")
+             for n, entry in enumerate(_tables(path, "sessions", doc))]
+    for n, matrix in enumerate(_tables(path, "matrix", doc)):
+        items += _expand(path, _table(path, f"[[matrix]] {n + 1}", matrix), defaults, f"[[matrix]] {n + 1}")
+        if len(items) > MAX_ITEMS:
+            raise BadInput(f"{path}: more than {MAX_ITEMS} items; split the library into several manifests")
     _check_clashes(path, items)
     if not items:
         raise BadInput(f"{path}: no [[sessions]] or [[matrix]] to build")
     return Manifest(path, str(doc.get("title", path.stem)), str(doc.get("description", "")), tuple(items),
                     doc.get("feed"))
+
+
+def _table(path: Path, where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadInput(f"{path}: {where} should be a table, not {type(value).__name__}")
+    return value
+
+
+def _tables(path: Path, key: str, doc: dict[str, Any]) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise BadInput(f"{path}: {key} should be a list of [[{key}]] tables")
+    return value
+
+
+def _check_options(path: Path, where: str, table: dict[str, Any]) -> None:
+    """Render options through the same schema as the command line and session files."""
+    for key, value in table.items():
+        if key in options.OPTIONS:
+            message = options.problem(key, value)
+            if message:
+                raise BadInput(f"{path}: {where}: {message}")
+    for key in ("name", "practice", "session"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip() or "\0" in value
+                                  or len(value) > 1000):
+            raise BadInput(f"{path}: {where}: {key} should be a short piece of text")
 
 
 def _check_keys(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
@@ -191,6 +231,7 @@ def _check_keys(path: Path, where: str, table: dict[str, Any], known: set[str]) 
 
 def _item(path: Path, entry: dict[str, Any], defaults: dict[str, Any], where: str) -> Item:
     _check_keys(path, where, entry, ITEM_KEYS)
+    _check_options(path, where, entry)
     if ("practice" in entry) == ("session" in entry):
         raise BadInput(f"{path}: {where}: give either practice = NAME or session = FILE")
     target = str(entry.get("practice") or entry.get("session"))
@@ -203,7 +244,7 @@ def _item(path: Path, entry: dict[str, Any], defaults: dict[str, Any], where: st
     options = {k: v for k, v in {**defaults, **entry}.items() if k in DEFAULT_KEYS - {"album"}}
     if options.get("format", "mp3") not in encoding.FORMATS:
         raise BadInput(f"{path}: {where}: unknown format '{options['format']}'")
-    settings = {k: _setting(v) for k, v in entry.get("settings", {}).items()}
+    settings = {k: _setting(v) for k, v in _table(path, f"{where}: settings", entry.get("settings", {})).items()}
     return Item(_slug(name), album, entry.get("title"), target, settings, options, where=where)
 
 
@@ -250,6 +291,13 @@ def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where:
     axes = {k: v for k, v in matrix.items() if isinstance(v, list)}
     fixed = {k: v for k, v in matrix.items() if not isinstance(v, list)}
     pattern = str(fixed.pop("name", "{practice}-{minutes}min"))
+    _check_pattern(path, where, pattern)
+    count = math.prod(len(values) for values in axes.values())
+    if count > MAX_ITEMS:
+        raise BadInput(f"{path}: {where}: {count} combinations, more than {MAX_ITEMS}; split the matrix")
+    for key, values in axes.items():
+        for value in values:
+            _check_options(path, f"{where}: {key}", {key: value})
     items = []
     for combo in itertools.product(*axes.values()):
         entry = {**fixed, **dict(zip(axes, combo))}
@@ -265,8 +313,22 @@ def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where:
     return items
 
 
+def _check_pattern(path: Path, where: str, pattern: str) -> None:
+    """A name pattern names fields, plainly: no format specs or conversions (no huge widths)."""
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise BadInput(f"{path}: {where}: name pattern '{pattern}': {exc}") from None
+    for _, field_name, spec, conversion in fields:
+        if field_name is None:
+            continue
+        if field_name not in ITEM_KEYS or spec or conversion:
+            raise BadInput(f"{path}: {where}: name pattern '{pattern}': use plain fields such as {{practice}}, "
+                           f"{{minutes}}, {{ambient}}, {{voice}}, {{format}}")
+
+
 def _shown(key: str, value: Any) -> str:
-    return f"{value:g} min" if key == "minutes" else str(value)
+    return f"{value:g} min" if key == "minutes" and isinstance(value, (int, float)) else str(value)
 
 
 def _slug(text: str, fallback: str = "item") -> str:

@@ -38,6 +38,7 @@ MAX_SECONDS = 3 * 3600  # any single pause, silence or breathing block
 MAX_GAP = 30.0  # @gap and a cue's wait
 MAX_FILL_WEIGHT = 1000.0
 MAX_CYCLES = 5000
+MIN_BREATH = 1.0  # seconds of one whole breath: a shorter one would plan unbounded cycles
 MAX_ITEMS = 20000  # lines of markup that do something
 # Put before a markup character in a value (see `literal`): the line is then spoken text, and
 # the mark itself is taken out of what is spoken.
@@ -161,6 +162,13 @@ class Script:
                 out.extend((word, item.rate, item.voice) for word in item.words.values())
         return out
 
+    def audible(self) -> bool:
+        """Whether the script says or sounds anything: a spoken line, a cue, a breath cue or guide."""
+        return any(
+            isinstance(item, (Speech, Cue)) or (isinstance(item, Breathe) and (item.cue or item.guide or item.words))
+            for item in self.items
+        )
+
     def voice_roles(self) -> set[str]:
         """The voice roles the script uses."""
         return {role for _, _, role in self.spoken_texts()}
@@ -281,6 +289,8 @@ class _Parser:
         if any(s > 60 for _, s in phases):
             raise self.fail("@breathe: a phase longer than 60 seconds is not a breath", number)
         phases = tuple((p, s) for p, s in phases if s > 0)
+        if sum(s for _, s in phases) < MIN_BREATH:
+            raise self.fail(f"@breathe: a whole breath shorter than {MIN_BREATH:g} second is not a breath", number)
         chosen = [k for k in ("cycles", "seconds") if k in options] + (["fill"] if flags else [])
         if len(chosen) != 1:
             raise self.fail("@breathe needs exactly one of cycles=N, seconds=S or fill", number)
@@ -320,7 +330,7 @@ class _Parser:
         return seconds
 
     def count(self, value: str, number: int, what: str, limit: int = MAX_CYCLES) -> int:
-        if not value.isdigit() or len(value) > 9 or not 1 <= int(value) <= limit:
+        if not value.isdecimal() or len(value) > 9 or not 1 <= int(value) <= limit:
             raise self.fail(f"{what}={value[:20]}: needs a whole number from 1 to {limit}", number)
         return int(value)
 

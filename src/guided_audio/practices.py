@@ -11,6 +11,7 @@ import functools
 import math
 import re
 import signal
+import string
 import sys
 import threading
 import time
@@ -86,7 +87,7 @@ class Param:
                 value = float(raw)
             else:
                 value = str(raw)
-        except ValueError:
+        except (ValueError, TypeError, OverflowError):  # text that is no number, a list, 1e400 as an int
             raise ParameterError(
                 f"{where}: {self._shown(raw)} is not a valid {self.type} ({self.describe_range()})"
             ) from None
@@ -208,20 +209,109 @@ def _fmt(value: float | None) -> str:
 # Bounds on rendering a template, whoever wrote it: its output and the time it may take.
 MAX_RENDER_CHARS = 2_000_000
 MAX_RENDER_SECONDS = 10.0
+MAX_RENDER_MEMORY = 1 << 30  # bytes; each single step is bounded by MAX_RENDER_CHARS besides
 
 
 class _TooMuch(Exception):
     """A template asked for more output or time than any script needs."""
 
 
-class _BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
-    """Jinja2's sandbox, with multiplication and powers that cannot build huge values."""
+_SIZED = (str, list, tuple)
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\d*)(?:\.(\d*))?")
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _too_big(number: Any) -> bool:
+    return isinstance(number, int) and abs(number) > MAX_RENDER_CHARS
+
+
+def _check_format(template: str, args: tuple[Any, ...], kwargs: dict[str, Any], braces: bool) -> None:
+    """Refuse a format (`%` or `str.format`) whose widths or precisions ask for a huge result."""
+    if braces:
+        specs = [spec or "" for _, _, spec, _ in string.Formatter().parse(template)]
+    else:
+        specs = [m.group(1) + "." + (m.group(2) or "") for m in _PERCENT_FIELD.finditer(template)]
+    numbers = [int(n) for spec in specs for n in re.findall(r"\d+", spec)]
+    if any(_too_big(n) for n in [*numbers, *args, *kwargs.values()]):  # a '*' or '{}' width comes from an argument
+        raise _TooMuch(f"the template formats a value wider than {MAX_RENDER_CHARS} characters")
+
+
+def _check_call(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a string method or filter call whose result would be huge, before it is made."""
+    given = [*args, *kwargs.values()]
+    if any(isinstance(v, _SIZED) and len(v) > MAX_RENDER_CHARS for v in given):
+        raise _TooMuch(f"the template passes a value longer than {MAX_RENDER_CHARS} characters")
+    size = len(value) if isinstance(value, _SIZED) else 0
+    if name in ("center", "ljust", "rjust", "zfill", "indent", "batch", "slice") and any(map(_too_big, given)):
+        raise _TooMuch(f"the template asks {name} for more than {MAX_RENDER_CHARS} characters or items")
+    if name == "expandtabs" and isinstance(value, str):
+        size += value.count("\t") * max([8, *(v for v in given if isinstance(v, int))])
+    elif name == "replace" and isinstance(value, str) and len(args) >= 2 and isinstance(args[0], str) \
+            and isinstance(args[1], str):
+        size += value.count(args[0]) * len(args[1]) + (len(args[1]) if not args[0] else 0)
+    elif name == "join" and isinstance(value, str) and args and isinstance(args[0], (list, tuple)):
+        size = sum(len(v) if isinstance(v, str) else 20 for v in args[0]) + len(value) * len(args[0])
+    elif name == "join" and isinstance(value, (list, tuple)):  # the filter: value|join(separator)
+        separator = args[0] if args and isinstance(args[0], str) else ""
+        size = sum(len(v) if isinstance(v, str) else 20 for v in value) + len(separator) * len(value)
+    elif name == "format" and isinstance(value, str):
+        _check_format(value, args, kwargs, braces=False)
+    if size > 2 * MAX_RENDER_CHARS:
+        raise _TooMuch(f"the template builds a value longer than {MAX_RENDER_CHARS} characters with {name}")
+
+
+def _bounded_filter(name: str, function: Any) -> Any:
+    """A filter that checks its arguments first (see `_check_call`); Jinja2's pass_* marks are kept."""
+
+    @functools.wraps(function)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        values = [a for a in args if not isinstance(a, (jinja2.runtime.Context, jinja2.Environment,
+                                                             jinja2.nodes.EvalContext))]
+        if values:
+            _check_call(name, values[0], tuple(values[1:]), kwargs)
+        return function(*args, **kwargs)
+
+    return bounded
+
+
+class _BoundedNamespace(jinja2.utils.Namespace):
+    """`namespace()`, whose attributes cannot grow past any script's length one step at a time."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if isinstance(value, _SIZED) and len(value) > MAX_RENDER_CHARS:
+            raise _TooMuch(f"the template builds a value longer than {MAX_RENDER_CHARS} characters")
+        super().__setitem__(name, value)
+
+
+class _BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """Jinja2's sandbox, with operators, string methods and filters that cannot build huge values."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        _check_call(getattr(__obj, "__name__", "") if isinstance(owner, str) else "", owner, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            _check_format(template, args, kwargs, braces=True)
+            return wrapped(*args, **kwargs)
+
+        return bounded
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
             raise _TooMuch(f"the template raises to the power {right}; at most 64 is allowed")
+        if operator == "+" and isinstance(left, _SIZED) and isinstance(right, _SIZED) \
+                and len(left) + len(right) > MAX_RENDER_CHARS:
+            raise _TooMuch(f"the template builds a value longer than {MAX_RENDER_CHARS} characters")
+        if operator == "%" and isinstance(left, str):
+            _check_format(left, right if isinstance(right, tuple) else (right,), {}, braces=False)
         if operator == "*":
             sized, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
             if isinstance(sized, (str, list, tuple)) and isinstance(count, int) \
@@ -250,6 +340,9 @@ def _environment(*, sandboxed: bool) -> jinja2.Environment:
         autoescape=False,
     )
     env.globals["lipsum"] = _lipsum
+    if sandboxed:
+        env.globals["namespace"] = _BoundedNamespace
+        env.filters = {name: _bounded_filter(name, f) for name, f in env.filters.items()}
     return env
 
 
@@ -271,9 +364,20 @@ def _bounded_output(chunks: Iterator[str]) -> str:
     return "".join(out)
 
 
+def _peak_memory() -> int:
+    """The process's peak resident memory in bytes (0 where it cannot be told)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise _TooMuch if the block runs longer than `seconds` (main thread only; elsewhere no limit).
+    """Raise _TooMuch if the block runs longer than `seconds` or grows the process by more than
+    MAX_RENDER_MEMORY bytes, many small steps at a time (main thread only; elsewhere no limit).
 
     An alarm set by someone else (a test runner's timeout) is put back afterwards, less the time used.
     """
@@ -282,11 +386,15 @@ def _time_limit(seconds: float) -> Iterator[None]:
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
-        raise _TooMuch(f"the template took more than {seconds:g} seconds to render")
+        if time.monotonic() - started > seconds:
+            raise _TooMuch(f"the template took more than {seconds:g} seconds to render")
+        if _peak_memory() - memory > MAX_RENDER_MEMORY:
+            raise _TooMuch(f"the template needed more than {MAX_RENDER_MEMORY >> 20} MB of memory to render")
 
     started = time.monotonic()
+    memory = _peak_memory()
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    pending, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    pending, interval = signal.setitimer(signal.ITIMER_REAL, min(seconds, 0.05), min(seconds, 0.05))
     try:
         yield
     finally:
@@ -325,11 +433,11 @@ def load(name_or_path: str) -> Practice:
     candidate = Path(name_or_path)
     looks_like_path = candidate.suffix or "/" in name_or_path or "\\" in name_or_path
     if looks_like_path:
-        if not candidate.is_file():
+        if not _is_file(candidate):
             raise TemplateError("no such template file", source=name_or_path)
         return from_file(candidate, builtin=False)
     path = builtin_dir() / f"{name_or_path}{TEMPLATE_SUFFIX}"
-    if not path.is_file():
+    if not _is_file(path):
         names = builtin_names()
         suggestion = did_you_mean(name_or_path, names)
         raise TemplateError(
@@ -337,6 +445,14 @@ def load(name_or_path: str) -> Practice:
             "or give the path of a .j2 template)"
         )
     return from_file(path, builtin=True)
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` is a file; a name the system cannot look up (too long, say) is none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def from_file(path: Path, *, builtin: bool) -> Practice:
@@ -358,6 +474,8 @@ def from_file(path: Path, *, builtin: bool) -> Practice:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) + 1 if match else 1
         raise TemplateError(f"front matter: {exc}", source=path, line=line) from exc
+    except RecursionError:
+        raise TemplateError("front matter: values nested too deeply", source=path, line=1) from None
     return _practice(path, meta, "".join(lines[end + 1 :]), end + 1, builtin)
 
 
@@ -371,6 +489,9 @@ def _practice(path: Path, meta: dict[str, Any], body: str, offset: int, builtin:
     unknown = sorted(set(meta) - known)
     if unknown:
         raise TemplateError(f"front matter: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})", source=path)
+    for key, kind in (("minutes", dict), ("params", dict), ("sources", list), ("unaffected_by", list)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise TemplateError(f"front matter: {key} must be a {'table' if kind is dict else 'list'}", source=path)
     minutes_table = meta.get("minutes", {"default": 5, "min": 1, "max": 90})
     minutes = _param(path, "minutes", {"type": "float", "help": "Target length in minutes.", **minutes_table},
                      need, table="minutes")
@@ -408,6 +529,14 @@ def _param(path: Path, name: str, spec: Any, need: Any, table: str) -> Param:
     unknown = sorted(set(spec) - {"type", "default", "help", "min", "max", "choices", "private"})
     if unknown:
         raise TemplateError(f"front matter: {where} has unknown key '{unknown[0]}'", source=path)
+    for key in ("min", "max"):
+        bound = spec.get(key)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                  or math.isnan(bound)):
+            raise TemplateError(f"front matter: {where}.{key} must be a number", source=path)
+    choices = spec.get("choices", [])
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        raise TemplateError(f"front matter: {where}.choices must be a list of text", source=path)
     param = Param(
         name=name,
         type=kind,
@@ -415,7 +544,7 @@ def _param(path: Path, name: str, spec: Any, need: Any, table: str) -> Param:
         help=str(need(spec, "help", where)),
         min=spec.get("min"),
         max=spec.get("max"),
-        choices=tuple(spec.get("choices", ())),
+        choices=tuple(choices),
         private=bool(spec.get("private", False)) or health.is_flag(name),  # a health flag is always private
     )
     if health.is_flag(name) and kind != "bool":

@@ -124,6 +124,8 @@ def load(path: Path, overrides: dict[str, str] | None = None, strict: bool = Fal
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise SessionErrors(path, [(int(match.group(1)) if match else None, str(exc))]) from None
+    except RecursionError:
+        raise SessionErrors(path, [(None, "values nested too deeply")]) from None
     checker = _Checker(path, text)
     session = checker.check(doc, overrides or {})
     if strict and checker.warnings:
@@ -147,9 +149,9 @@ class _Checker:
         for key in doc:
             if key not in TOP_KEYS:
                 self.unknown((key,), key, TOP_KEYS)
-        couple = dict(doc.get("couple", {}))
+        couple = dict(self.table(doc, "couple", dict))
         couple.update(overrides)
-        render = dict(doc.get("render", {}))
+        render = dict(self.table(doc, "render", dict))
         for key, value in render.items():
             message = options.problem(key, value, set(RENDER_KEYS))
             if message:
@@ -165,7 +167,7 @@ class _Checker:
                 self.warnings.append((self.lines.get(("couple", key)),
                                       f"{key} is kept as a note only: the scripts use names and 'your partner', "
                                       "never pronouns"))
-        parts_doc = doc.get("parts", [])
+        parts_doc = self.table(doc, "parts", list)
         if not parts_doc:
             self.problem(("parts",), "a session needs at least one [[parts]] table with a practice")
         loaded = [self.practice(i, p) for i, p in enumerate(parts_doc)]
@@ -191,6 +193,14 @@ class _Checker:
             couple=couple,
             warnings=tuple(f"{self.path}:{line}: {msg}" if line else f"{self.path}: {msg}" for line, msg in self.warnings),
         )
+
+    def table(self, doc: dict[str, Any], key: str, kind: type) -> Any:
+        """doc[key] when it is of the kind it must be ([couple] and [render] tables, [[parts]] a list)."""
+        value = doc.get(key, kind())
+        if isinstance(value, kind):
+            return value
+        self.problem((key,), f"{key} must be {'a table' if kind is dict else 'a list of [[parts]] tables'}")
+        return kind()
 
     def practice(self, index: int, part: Any) -> practices.Practice | None:
         if not isinstance(part, dict) or "practice" not in part:
