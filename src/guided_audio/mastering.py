@@ -8,12 +8,18 @@ grow with the session's length. The limiter is planned from per-frame true peaks
 
 from __future__ import annotations
 
+import math
+import re
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from guided_audio.errors import EncoderError
+from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.mix import STEP, Mix
 
 DEFAULT_LUFS = -16.0  # spoken-word stereo target (Apple Podcasts; AES TD1004 range)
@@ -22,7 +28,7 @@ PEAK_CEILING_DBTP = -2.0  # leaves room for lossy encoders' overshoot under -1 d
 FRAME = 0.01  # seconds per limiter frame
 RELEASE = 0.06  # seconds for the limiter to recover: it catches transients, not whole words
 MAKEUP_ROUNDS = 12  # each round costs no rendering; the error shrinks by about half a round
-MAX_MAKEUP_DB = 6.0  # beyond this the limiter would be squashing speech: stop short of the target
+MAX_MAKEUP_DB = 9.0  # beyond this the limiter would be squashing speech (its crest is held to 12 dB in the mix)
 INTERSAMPLE_DB = 3.5  # how far a true peak may rise over the samples around it (fs/4: 3 dB)
 EDGE = 16  # samples of context on each side of an oversampled frame
 MAX_RUN = 1024  # frames mixed again at once for oversampling: about ten seconds
@@ -190,3 +196,102 @@ def _smooth(needed: NDArray[Any], frame_seconds: float) -> NDArray[Any]:
         level = min(n, level + (1.0 - level) * step * 4)
         out[i] = level
     return out
+
+
+# -- the written file --------------------------------------------------------------------------
+
+DELIVERED_PEAK_DBTP = -1.0  # what every delivered file promises
+LOUDNESS_TOLERANCE = 0.5  # LU from the target before a file is encoded again
+LOUDNESS_PROMISE = 1.0  # LU from the target that every delivered file keeps, or the render warns
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Integrated loudness and true peak of a written file, read back by ffmpeg (EBU R128)."""
+
+    lufs: float
+    true_peak: float
+
+    @property
+    def lufs_known(self) -> bool:
+        return math.isfinite(self.lufs)
+
+    @property
+    def peak_known(self) -> bool:
+        return math.isfinite(self.true_peak)
+
+    def meets(self, target: float, tolerance: float = LOUDNESS_TOLERANCE) -> bool:
+        loud = not self.lufs_known or abs(self.lufs - target) <= tolerance
+        return loud and (not self.peak_known or self.true_peak <= DELIVERED_PEAK_DBTP)
+
+    def describe(self) -> str:
+        return f"{self.lufs:.1f} LUFS, true peak {self.true_peak:.1f} dBTP"
+
+
+_INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")
+_TRUE_PEAK = re.compile(r"Peak:\s*(-?[\d.]+|-inf)\s*dBFS")
+
+
+def measure_file(path: Path) -> Measured:
+    """Decode `path` with ffmpeg and measure it (ebur128 with true peak)."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
+           "-af", "ebur128=peak=true", "-f", "null", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    err = proc.stderr
+    at = err.rfind("Summary:")
+    loud, peak = _INTEGRATED.search(err[at:]), _TRUE_PEAK.search(err[at:])
+    if proc.returncode != 0 or at < 0 or loud is None or peak is None:
+        raise EncoderError(f"ffmpeg could not measure the file it wrote ({err.strip().splitlines()[-1:] or ['?']})")
+    return Measured(float(loud.group(1)), float(peak.group(1)))
+
+
+def overshoots(path: Path, sample_rate: int, channels: int, frame: int) -> dict[int, float]:
+    """Frames of a written file whose 4x-oversampled peak passes the delivered ceiling.
+
+    The file is decoded as a stream, so memory stays flat; only frames whose samples come
+    within INTERSAMPLE_DB of the ceiling are oversampled. Returns frame index -> true peak (linear).
+    """
+    from scipy.signal import resample_poly
+
+    ceiling = 10 ** (DELIVERED_PEAK_DBTP / 20)
+    near = ceiling / 10 ** (INTERSAMPLE_DB / 20)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(sample_rate), "-"]
+    found: dict[int, float] = {}
+    block_frames = 256
+    size = frame * block_frames * channels * 4
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        at = 0  # frames read so far
+        while True:
+            raw = proc.stdout.read(size)
+            if not raw:
+                break
+            block = np.frombuffer(raw[: len(raw) // (4 * channels) * 4 * channels], dtype="<f4")
+            block = block.reshape(-1, channels)
+            peaks = sample_peaks(block, frame)
+            for index in np.flatnonzero(peaks > near):
+                a, b = int(index) * frame, min(len(block), (int(index) + 1) * frame)
+                context = block[max(0, a - EDGE) : b + EDGE]
+                peak = float(np.abs(resample_poly(context, 4, 1, axis=0)).max())
+                if peak > ceiling:
+                    found[at + int(index)] = peak
+            at += -(-len(block) // frame)
+    if proc.returncode != 0:
+        raise EncoderError("ffmpeg could not decode the file it wrote")
+    return found
+
+
+def tighten(master: Master, found: dict[int, float], margin_db: float = 0.5) -> Master:
+    """`master` with its limiter lowered where the written file passed the ceiling, and only there."""
+    if not found:
+        return master
+    ceiling = 10 ** ((DELIVERED_PEAK_DBTP - margin_db) / 20)
+    need = np.ones(max(len(master.limiter), max(found) + 3))
+    for index, peak in found.items():
+        for near in range(max(0, index - 2), index + 3):  # the encoder's delay and pre-echo blur a frame or two
+            need[near] = min(need[near], ceiling / peak)
+    limiter = np.ones(len(need))
+    limiter[: len(master.limiter)] = master.limiter
+    return Master(master.gain_db, limiter * _smooth(need, FRAME), master.frame, master.measured_lufs,
+                  master.target_lufs)
