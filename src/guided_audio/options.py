@@ -16,7 +16,7 @@ from guided_audio.errors import did_you_mean
 MAX_TEXT = 200  # characters of a voice, bed, artist or album value
 RATE_RANGE = (60, 400)  # words per minute
 LOUDNESS_RANGE = (-30.0, -10.0)  # LUFS
-MINUTES_RANGE = (0.5, 240.0)  # the practice's own range is checked by the practice
+MINUTES_RANGE = (0.01, 240.0)  # any positive length; the practice's own range is checked by the practice
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,6 @@ class Option:
                 return f"{self.name} is empty"
             if len(value) > MAX_TEXT:
                 return f"{self.name} is longer than {MAX_TEXT} characters"
-            if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
-                return f"{self.name} contains a control character"
             if self.choices and value not in self.choices:
                 return f"{self.name} {value!r} is not one of {', '.join(self.choices)}" + did_you_mean(value, self.choices)
             return None

@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -23,17 +22,20 @@ from guided_audio import (
     encoding,
     markup,
     mastering,
+    phrasing,
     privacy,
+    publish,
     sidecars,
     sounds,
     speech,
     tags,
 )
 from guided_audio import program as programs
-from guided_audio.errors import MarkupError, OutputError, SoundError
+from guided_audio.errors import MarkupError, OutputError, SoundError, TemplateError
 from guided_audio.mix import Levels, Mix
 from guided_audio.program import Program
-from guided_audio.timeline import Timeline, join, plan
+from guided_audio.publish import Publisher as Publisher  # where the `lines` command finds it
+from guided_audio.timeline import Phrases, Timeline, join, plan
 
 SAMPLE_RATE = 44100
 
@@ -90,43 +92,87 @@ class RenderResult:
     master: mastering.Master
     speech: speech.SpeechReport
     warnings: tuple[str, ...]
+    voice: str = ""  # the main voice that spoke, e.g. "piper:joe"
+    written: mastering.Measured | None = None  # loudness and true peak of the file as written
+
+
 
 
 def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
     """Render one practice or session, reading top to bottom like the data flows."""
     program, request = load_program(request)
     fmt, audio_path = output_path(request, program)
+    publisher = Publisher(audio_path, *(sidecars.path_for(audio_path, kind) for kind in request.sidecars),
+                          cover=request.tags.cover)  # checked before any work: names, folders, the cover
     scripts = program.scripts()
-    cues, beds, first_bed = load_sounds(scripts, program, request.ambient)
+    program.check_bounds(scripts, base_rate(request))
+    if not any(script.audible() for script in scripts):
+        raise TemplateError("the script has nothing to say: no spoken line and no cue (see 'guided-audio script')",
+                            source=str(program.parts[0].practice.path))
     report = speech.SpeechReport(warnings=list(program.warnings))
+    cues, beds, first_bed = load_sounds(scripts, program, request.ambient, report.warnings)
     voices = voice_roles(scripts, request, report)
     clips = speak(scripts, request, voices, progress, report)
     timeline = plan_parts(
         program, scripts, base_rate(request),
         speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
         cue_length=lambda name: len(cues[name]),
+        phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
     )
     timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
     mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
-    master = mastering.plan(mix, target_loudness(request), fmt.peak_ceiling)
+    request = dataclasses.replace(request, voice=voices["main"])  # tags and sidecars name the voice used
     metadata = describe(program, request, first_bed, timeline)
-    texts = sidecar_texts(request, program, fmt, audio_path, first_bed, timeline, master)
-    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in texts}
-    with Publisher(audio_path, *outputs.values()) as publish:
-        update = progress.stage("Mixing and encoding", timeline.length)
-        blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
-        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=request.channels, fmt=fmt,
-                        path=publish.temp(audio_path), progress=update, chapters=metadata.chapters,
-                        language=metadata.language)
+    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in request.sidecars}
+    with publisher as publish:
+        master, written = encode_verified(mix, request, fmt, publish.temp(audio_path), metadata, progress,
+                                          report.warnings)
         tags.write(publish.temp(audio_path), fmt.container, metadata)
+        texts = sidecar_texts(request, program, fmt, audio_path, first_bed, timeline, master, written)
         for kind, text in texts.items():
             sidecars.write_text(publish.temp(outputs[kind]), text)
     progress.done()
     warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
-    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings)
+    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
+                        speech.voice_name(voices["main"]), written)
 
 
 # -- stages that need a little more than one line ----------------------------------------
+
+
+def encode_verified(
+    mix: Mix, request: RenderRequest, fmt: encoding.Format, path: Path, metadata: tags.Metadata,
+    progress: Progress, warnings: list[str],
+) -> tuple[mastering.Master, mastering.Measured]:
+    """Master and encode the mix, then measure the file that was written; correct it once if it is off.
+
+    Encoders overshoot peaks and shift loudness by amounts that differ from build to build, so the
+    written file, not the mix, is what has to meet the target and the ceiling. When it misses
+    either, the plan is made again with the target and the ceiling moved by what was missed, and
+    the file is encoded once more.
+    """
+    target = target_loudness(request)
+    master = mastering.plan(mix, target, fmt.peak_ceiling)
+    for attempt in range(2):
+        label = "Mixing and encoding" if attempt == 0 else "Encoding again to meet the target"
+        update = progress.stage(label, mix.length)
+        blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
+        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=request.channels, fmt=fmt, path=path,
+                        progress=update, chapters=metadata.chapters, language=metadata.language)
+        written = mastering.measure_file(path)
+        if attempt == 1 or written.meets(target):
+            break
+        if written.lufs_known and abs(written.lufs - target) > mastering.LOUDNESS_TOLERANCE:
+            aim = target + max(-3.0, min(3.0, target - written.lufs))  # what the encoder took, given back
+            master = dataclasses.replace(mastering.plan(mix, aim, fmt.peak_ceiling), target_lufs=target)
+        if written.peak_known and written.true_peak > mastering.DELIVERED_PEAK_DBTP:
+            # the encoder overshot: limit harder only where the written file passed the ceiling
+            found = mastering.overshoots(path, SAMPLE_RATE, request.channels, master.frame)
+            master = mastering.tighten(master, found)
+    if not written.meets(target, mastering.LOUDNESS_PROMISE):
+        warnings.append(f"the written file measures {written.describe()}, not {target:g} LUFS within "
+                        f"{mastering.LOUDNESS_PROMISE:g} LU and at most {mastering.DELIVERED_PEAK_DBTP:g} dBTP")
+    return master, written
 
 
 def target_loudness(request: RenderRequest) -> float:
@@ -156,6 +202,7 @@ def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Form
     path = request.output
     if path is None:
         path = Path("output") / f"{program.name}-{program.minutes:g}min{fmt.extension}"
+    publish.check_names([path])  # a name the file system cannot hold is exit 2 before anything else
     if path.is_dir():
         raise OutputError(f"-o {path}: is a folder; give a file name")
     if not path.suffix:
@@ -172,9 +219,12 @@ def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Form
 
 
 def load_sounds(
-    scripts: list[markup.Script], program: Program, ambient: str | None
+    scripts: list[markup.Script], program: Program, ambient: str | None, warnings: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None]:
-    """Decode every cue and bed the scripts use; errors name the option or script line."""
+    """Decode every cue and bed the scripts use; errors name the option or script line.
+
+    A bed shorter than a second loops audibly: that is a warning.
+    """
     cues: dict[str, np.ndarray] = {}
     beds: dict[str, np.ndarray] = {}
     items = [(script, item) for script in scripts for item in script.items]
@@ -191,6 +241,10 @@ def load_sounds(
     for script, item in items:
         if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
             beds[item.name] = _sound(item.name, "bed", "@ambient", script.source, item.line)
+    for name, samples in beds.items():
+        if len(samples) < SAMPLE_RATE:
+            warnings.append(f"ambient bed {name}: only {len(samples) / SAMPLE_RATE:.2f} s of audio could be "
+                            "decoded; it loops audibly (is the file complete?)")
     return cues, beds, first if first != "none" else None
 
 
@@ -204,8 +258,9 @@ def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndar
 def voice_roles(
     scripts: list[markup.Script], request: RenderRequest, report: speech.SpeechReport
 ) -> dict[str, str | None]:
-    """Which voice speaks each role the scripts use."""
-    voices = {"main": request.voice, "second": request.second_voice or request.voice}
+    """Which voice speaks each role the scripts use; without --voice, the best installed one."""
+    main = request.voice or speech.default_voice()
+    voices: dict[str, str | None] = {"main": main, "second": request.second_voice or main}
     if any("second" in script.voice_roles() for script in scripts) and request.second_voice is None:
         report.warnings.append("the script has lines for a second voice and no --second-voice was given; "
                                "the main voice speaks them")
@@ -216,10 +271,8 @@ def speak(
     scripts: list[markup.Script], request: RenderRequest, voices: dict[str, str | None], progress: Progress,
     report: speech.SpeechReport,
 ) -> dict[speech.Line, speech.Clip]:
-    """Every distinct spoken line as a clip at the session's sample rate."""
-    base_wpm = base_rate(request)
-    lines = [speech.Line(text, rate.resolve(base_wpm), voices[role])
-             for script in scripts for text, rate, role in script.spoken_texts()]
+    """Every distinct phrase the timeline will place (see `phrasing`) as a clip at the session's rate."""
+    lines = [line for script in scripts for line in phrasing.script_lines(script, base_rate(request), voices)]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
         lines, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir, progress=update, report=report,
@@ -230,6 +283,7 @@ def speak(
 def plan_parts(
     program: Program, scripts: list[markup.Script], base_wpm: int,
     speech_length: Callable[..., int], cue_length: Callable[[str], int],
+    phrases: Phrases | None = None,
 ) -> Timeline:
     """Each part's timeline, reaching its own minutes, joined one after another."""
     parts = [
@@ -240,6 +294,7 @@ def plan_parts(
             cue_length=cue_length,
             sample_rate=SAMPLE_RATE,
             target_seconds=part.values["minutes"] * 60,
+            phrases=phrases,
         )
         for part, script in zip(program.parts, scripts)
     ]
@@ -259,7 +314,7 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
     ms = 1000 / timeline.sample_rate
     marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
     chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in marks)
-    comment = (f"{program.name}: {_flat(program.settings())}; voice={request.voice or 'default'}; "
+    comment = (f"{program.name}: {_flat(program.settings())}; voice={speech.voice_name(request.voice)}; "
                f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
                f"guided_audio {__version__}")
     comment = program.redact(comment)
@@ -284,16 +339,17 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
 
 def sidecar_texts(
     request: RenderRequest, program: Program, fmt: encoding.Format, audio_path: Path, bed: str | None,
-    timeline: Timeline, master: mastering.Master,
+    timeline: Timeline, master: mastering.Master, written: mastering.Measured,
 ) -> dict[str, str]:
     """The text of every sidecar the request asks for, by kind."""
     texts: dict[str, str] = {}
     for kind in request.sidecars:
         if kind == "json":
             info = {"practice": program.name, "title": program.title, "file": audio_path.name,
-                    "format": fmt.name, "settings": program.settings(), "voice": request.voice or "default",
+                    "format": fmt.name, "settings": program.settings(), "voice": speech.voice_name(request.voice),
                     "rate": request.rate, "ambient": bed or "none", "channels": request.channels,
-                    "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2)}}
+                    "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2),
+                                 "measured_lufs": written.lufs, "true_peak_dbtp": written.true_peak}}
             info = privacy.redact_all(info, list(program.secrets))
             if program.crisis_resources:
                 info["crisis_resources"] = program.crisis_resources
@@ -305,32 +361,3 @@ def sidecar_texts(
 
 def _flat(settings: dict[str, Any]) -> str:
     return "; ".join(f"{k}={_flat(v) if isinstance(v, dict) else v}" for k, v in settings.items() if v != "")
-
-
-class Publisher:
-    """Writes go to temporary files beside their targets and are renamed into place together."""
-
-    def __init__(self, *targets: Path):
-        self.targets = targets
-        self.temps = {t: t.with_name(f".{t.stem}.partial-{os.getpid()}{t.suffix}") for t in targets}
-
-    def temp(self, target: Path) -> Path:
-        return self.temps[target]
-
-    def __enter__(self) -> Publisher:
-        for target in self.targets:  # created only now, so a render that fails early leaves nothing
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"-o {target}: cannot create folder {target.parent} ({exc.strerror})") from None
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if kind is None:
-            for target, temp in self.temps.items():
-                os.replace(temp, target)
-        else:
-            for temp in self.temps.values():
-                temp.unlink(missing_ok=True)

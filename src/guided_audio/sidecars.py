@@ -1,7 +1,7 @@
 """Sidecars: files written beside the audio.
 
     NAME.json           the timeline: every event, in seconds
-    NAME.vtt, NAME.srt  captions, one cue per spoken line or phrase
+    NAME.vtt, NAME.srt  captions, one cue per spoken phrase (a long phrase over several cues)
     NAME.chapters.json  Podcasting 2.0 chapters
 
 Text from a script reaches these files without control characters (see
@@ -37,11 +37,11 @@ def timeline_json(timeline: Timeline, info: dict[str, Any]) -> str:
 
     def event(e: Event) -> dict[str, Any]:
         row: dict[str, Any] = {"kind": e.kind, "start": round(e.start / sr, 3), "end": round(e.end / sr, 3)}
-        if e.kind in ("speech", "section", "part"):
+        if e.kind in ("speech", "line", "section", "part"):
             row["text"] = clean_text(e.text)
         if e.name:
             row["name"] = e.name
-        if e.kind == "speech":
+        if e.kind in ("speech", "line"):
             row["rate"] = e.rate
             row["voice"] = e.voice
         if e.kind == "guide":
@@ -113,13 +113,17 @@ def chapters_json(timeline: Timeline, title: str) -> str:
 
 
 def transcript(timeline: Timeline) -> str:
-    """The words of the session, a line each, with section titles as headings."""
+    """The words of the session, a line each (whole lines, not their phrases), with section headings."""
     out: list[str] = []
+    line_end = -1  # the phrases of a line lie within its `line` event
     for e in timeline.events:
         if e.kind in ("part", "section"):
             heading = f"[{clean_text(e.text)}]"
             out += ["", heading] if out else [heading]
-        elif e.kind == "speech":
+        elif e.kind == "line":
+            out.append(clean_text(e.text))
+            line_end = e.end
+        elif e.kind == "speech" and e.start >= line_end:
             out.append(clean_text(e.text))
     return "\n".join(out)
 

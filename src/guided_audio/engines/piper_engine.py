@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 NATURAL_WPM = 200.0  # joe at length_scale 1.0: words / trimmed clip time, breathing practice lines
 FIXED_SHARE = 0.23  # share of that time length_scale does not stretch (frames rounded up per phoneme)
 MIN_SCALE, MAX_SCALE = 0.5, 2.5  # length_scale bounds (about 325 to 93 wpm for joe)
+MAX_PHRASE_SCALE = 1.3  # phrases are never stretched further: stretching costs intelligibility
+PHRASE_WPM = 163  # the rate phrases are said at (length_scale 1.29): calm, near the natural 200
 NOISE_SCALE = 0.0  # generator noise (voice default 0.667): 0 makes the output repeatable
 NOISE_W = 0.0  # phoneme-duration noise (voice default 0.8): 0 makes the timing repeatable
 SENTENCE_PAUSE = 0.3  # seconds of silence added between sentences at length_scale 1.0
@@ -275,6 +277,10 @@ class PiperEngine:
             paths.append(path)
             done(1)
         return paths
+
+    def phrase_wpm(self, voice: str | None) -> int:
+        """The rate a line's phrases are said at; pauses between them carry a slower pace."""
+        return PHRASE_WPM
 
     def voices(self) -> list[VoiceInfo]:
         try:

@@ -34,6 +34,7 @@ WORKER = "guided_audio.engines._pyttsx3_worker"
 LINE_TIMEOUT = 60.0  # seconds a line may take (eSpeak says ~100 a second); more for long lines
 TIMEOUT_ENV = "GUIDED_AUDIO_ENGINE_TIMEOUT"  # overrides LINE_TIMEOUT (tests use a short one)
 MAX_REPORT = 1 << 20  # longest report line read from the worker
+PHRASE_WPM = 150  # the rate eSpeak NG says a line's phrases at (see guided_audio.phrasing)
 
 
 def espeak_identity() -> str:
@@ -86,6 +87,10 @@ class Pyttsx3Engine:
                 "without saying why; check that eSpeak NG and its data are installed"
             )
         return paths
+
+    def phrase_wpm(self, voice: str | None) -> int:
+        """The rate a line's phrases are said at; pauses between them carry a slower pace."""
+        return PHRASE_WPM
 
     def voices(self) -> list[VoiceInfo]:
         found: list[VoiceInfo] = []
