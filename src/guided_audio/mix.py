@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.speech import Clip, Line
 from guided_audio.timeline import Event, Timeline
@@ -50,7 +52,7 @@ class Levels:
 class BedSegment:
     """One bed playing from `start` to `end` samples, fading in and out at its edges."""
 
-    sound: np.ndarray  # (frames, 2) loop
+    sound: NDArray[Any]  # (frames, 2) loop
     start: int
     end: int
     fade_in: int
@@ -64,8 +66,8 @@ class Mix:
         self,
         timeline: Timeline,
         clips: dict[Line, Clip],
-        cues: dict[str, np.ndarray],
-        beds: dict[str, np.ndarray],
+        cues: dict[str, NDArray[Any]],
+        beds: dict[str, NDArray[Any]],
         first_bed: str | None,
         levels: Levels = Levels(),
         channels: int = 2,
@@ -77,7 +79,7 @@ class Mix:
         self.levels = levels
         self.channels = channels
         voices = voices or {}  # voice role -> voice spec (absent: the default voice)
-        levelled: dict[Line, np.ndarray] = {}  # each distinct clip levelled once
+        levelled: dict[Line, NDArray[Any]] = {}  # each distinct clip levelled once
         placed = []
         for e in timeline.of_kind("speech"):
             line = Line(e.text, e.rate, voices.get(e.voice))
@@ -96,7 +98,7 @@ class Mix:
 
     # -- public -------------------------------------------------------------------------
 
-    def render(self, start: int, stop: int) -> np.ndarray:
+    def render(self, start: int, stop: int) -> NDArray[Any]:
         """Samples [start, stop) of the mix as (frames, channels) float32."""
         grid = np.arange(start, stop + STEP, STEP, dtype=np.float64)
         depth = np.interp(grid, *self.ducking) if len(self.ducking[0]) else np.zeros(len(grid))
@@ -108,11 +110,11 @@ class Mix:
         out += effects * _steps(10 ** (-self.levels.cue_duck * depth / 20), len(out))[:, None]
         self.voice.add(out, start, stop)
         if self.channels == 1:
-            mono: np.ndarray = out.mean(axis=1, keepdims=True)
+            mono: NDArray[Any] = out.mean(axis=1, keepdims=True)
             return mono
         return out
 
-    def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+    def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, NDArray[Any]]]:
         """The whole mix in consecutive blocks: (start sample, samples).
 
         The next blocks are mixed on a worker thread while the caller uses this one
@@ -131,7 +133,7 @@ class Mix:
 
     # -- the bed --------------------------------------------------------------------------
 
-    def _bed_segments(self, beds: dict[str, np.ndarray], first: str | None) -> list[BedSegment]:
+    def _bed_segments(self, beds: dict[str, NDArray[Any]], first: str | None) -> list[BedSegment]:
         lv, sr = self.levels, self.sr
         if first is None and not beds:  # no bed at all (--ambient none): the script's changes too
             return []
@@ -150,7 +152,7 @@ class Mix:
             segments.append(BedSegment(beds[name], at, stop, fade_in, fade_out))
         return segments
 
-    def _add_bed(self, out: np.ndarray, start: int, stop: int, grid: np.ndarray, depth: np.ndarray) -> None:
+    def _add_bed(self, out: NDArray[Any], start: int, stop: int, grid: NDArray[Any], depth: NDArray[Any]) -> None:
         duck = db(self.levels.bed) * 10 ** (-self.levels.duck * depth / 20)  # ramps move in dB
         for seg in self.beds:
             a, b = max(start, seg.start), min(stop, seg.end)
@@ -161,7 +163,7 @@ class Mix:
 
     # -- the breath guide -----------------------------------------------------------------
 
-    def _add_guide(self, out: np.ndarray, start: int, stop: int) -> None:
+    def _add_guide(self, out: NDArray[Any], start: int, stop: int) -> None:
         """A soft chord that swells up through each in-breath and down through each out-breath."""
         near = np.flatnonzero((self.guide_starts < stop) & (self.guide_ends > start))
         if not len(near):
@@ -186,7 +188,7 @@ VOICE_FRAME = 0.005  # seconds per step of the voice leveller's gain
 VOICE_RELEASE = 0.06  # seconds for its gain to come back
 
 
-def level_voice(samples: np.ndarray, sr: int) -> np.ndarray:
+def level_voice(samples: NDArray[Any], sr: int) -> NDArray[Any]:
     """A spoken clip with its sharpest peaks softened, its words untouched.
 
     Synthetic voices (Piper's above all) have plosive peaks far above their speaking level; a
@@ -221,20 +223,20 @@ def level_voice(samples: np.ndarray, sr: int) -> np.ndarray:
 class _Placed:
     """Sounds placed at sample positions, added into any block they touch."""
 
-    def __init__(self, sounds: list[tuple[int, np.ndarray]], gain: float):
+    def __init__(self, sounds: list[tuple[int, NDArray[Any]]], gain: float):
         self.sounds = sounds
         self.gain = np.float32(gain)
         self.starts = np.array([s for s, _ in sounds], dtype=np.int64)
         self.ends = np.array([s + len(x) for s, x in sounds], dtype=np.int64)
 
-    def add(self, out: np.ndarray, start: int, stop: int) -> None:
+    def add(self, out: NDArray[Any], start: int, stop: int) -> None:
         for i in np.flatnonzero((self.starts < stop) & (self.ends > start)):
             at, samples = self.sounds[i]
             a, b = max(start, at), min(stop, at + len(samples))
             out[a - start : b - start] += samples[a - at : b - at] * self.gain
 
 
-def _ducking(speech: list[Event], levels: Levels, sr: int) -> tuple[np.ndarray, np.ndarray]:
+def _ducking(speech: list[Event], levels: Levels, sr: int) -> tuple[NDArray[Any], NDArray[Any]]:
     """Ducking depth (0..1) as breakpoints: speech spans merged across short gaps, with ramps."""
     down, up = int(levels.duck_down * sr), int(levels.duck_up * sr)
     bridge = max(int(levels.duck_bridge * sr), down + up)  # ramps never overlap
@@ -249,18 +251,18 @@ def _ducking(speech: list[Event], levels: Levels, sr: int) -> tuple[np.ndarray, 
     return np.array(xs, dtype=np.float64), np.array(ys)
 
 
-def _steps(points: np.ndarray, frames: int) -> np.ndarray:
+def _steps(points: NDArray[Any], frames: int) -> NDArray[Any]:
     """A gain curve given every STEP samples, held across each step, as float32 per sample."""
     return np.repeat(points.astype(np.float32), STEP)[:frames]
 
 
-def _fade(t: np.ndarray, seg: BedSegment) -> np.ndarray:
+def _fade(t: NDArray[Any], seg: BedSegment) -> NDArray[Any]:
     """A segment's fade-in and fade-out at samples `t`, on equal-power curves."""
     ramp = np.minimum((t - seg.start) / max(seg.fade_in, 1), (seg.end - t) / max(seg.fade_out, 1))
     return np.sin(np.clip(ramp, 0.0, 1.0) * (np.pi / 2))
 
 
-def _looped(sound: np.ndarray, offset: int, frames: int) -> np.ndarray:
+def _looped(sound: NDArray[Any], offset: int, frames: int) -> NDArray[Any]:
     """`frames` samples of a loop starting `offset` samples into it."""
     offset %= len(sound)
     if offset + frames <= len(sound):

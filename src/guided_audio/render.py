@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio import (
     __version__,
@@ -220,13 +220,13 @@ def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Form
 
 def load_sounds(
     scripts: list[markup.Script], program: Program, ambient: str | None, warnings: list[str]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None]:
+) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], str | None]:
     """Decode every cue and bed the scripts use; errors name the option or script line.
 
     A bed shorter than a second loops audibly: that is a warning.
     """
-    cues: dict[str, np.ndarray] = {}
-    beds: dict[str, np.ndarray] = {}
+    cues: dict[str, NDArray[Any]] = {}
+    beds: dict[str, NDArray[Any]] = {}
     items = [(script, item) for script in scripts for item in script.items]
     for script, item in items:
         name = item.name if isinstance(item, markup.Cue) else getattr(item, "cue", None)
@@ -248,7 +248,7 @@ def load_sounds(
     return cues, beds, first if first != "none" else None
 
 
-def _sound(name: str, kind: str, option: str, source: str, line: int) -> np.ndarray:
+def _sound(name: str, kind: str, option: str, source: str, line: int) -> NDArray[Any]:
     try:
         return sounds.load(sounds.resolve(name, kind, option, Path(source).parent), SAMPLE_RATE)
     except SoundError as exc:  # named like a markup error: the script line is what to fix

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.errors import BadInput, EngineError, ParameterError
 
@@ -37,7 +38,7 @@ SPEECH_TEMP_PREFIX = "guided-audio-speech-"  # + "PID-": one voice's engine outp
 class Clip:
     """Mono float32 samples in [-1, 1] at `sample_rate`."""
 
-    samples: np.ndarray
+    samples: NDArray[Any]
     sample_rate: int
 
     @property

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from guided_audio.errors import EngineError, ParameterError
 from guided_audio.speech import Line, VoiceInfo, describe_line
@@ -331,7 +332,7 @@ def load_voice(files: VoiceFiles) -> Any:
     return PiperVoice(session=session, config=config, download_dir=files.model.parent)
 
 
-def speak(piper_voice: Any, text: str, scale: float, voice_scale: float = 1.0) -> np.ndarray:
+def speak(piper_voice: Any, text: str, scale: float, voice_scale: float = 1.0) -> NDArray[Any]:
     """One line as float32 samples: Piper's sentences joined by short pauses, peak at PEAK_DB."""
     from piper import SynthesisConfig
 
@@ -339,7 +340,7 @@ def speak(piper_voice: Any, text: str, scale: float, voice_scale: float = 1.0) -
                           normalize_audio=False)
     pause = np.zeros(int(round(SENTENCE_PAUSE * scale / voice_scale * piper_voice.config.sample_rate)),
                      np.float32)
-    parts: list[np.ndarray] = []
+    parts: list[NDArray[Any]] = []
     try:
         for chunk in piper_voice.synthesize(text, syn_config=syn):
             if parts:
@@ -354,7 +355,7 @@ def speak(piper_voice: Any, text: str, scale: float, voice_scale: float = 1.0) -
     return samples
 
 
-def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+def write_wav(path: Path, samples: NDArray[Any], sample_rate: int) -> None:
     """16-bit mono WAV."""
     pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
     with wave.open(str(path), "wb") as wav:
