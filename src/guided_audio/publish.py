@@ -113,11 +113,12 @@ def _name_max(folder: Path) -> int:
 def check_names(targets: Sequence[Path], option: str = "-o") -> None:
     """Raise OutputError (exit 2) if any part of a target's path is too long for the file system."""
     for target in targets:
+        shown = f"{option} {target}" if option else str(target)
         for part in target.parts:
             size = len(part.encode("utf-8", "surrogateescape"))
             if part not in ("/", "") and size > _name_max(target.parent):
                 short = part if len(part) <= 40 else part[:37] + "..."
-                raise OutputError(f"{option} {short}: the name is {size} bytes long; this file system allows "
+                raise OutputError(f"{shown}: the name '{short}' is {size} bytes long; this file system allows "
                                   f"{_name_max(target.parent)}")
 
 
@@ -127,14 +128,9 @@ def check_targets(targets: Sequence[Path], option: str = "-o") -> None:
     Checked: every name fits the file system, no folder is in the way of a file, every
     folder on the way either exists as a folder or can be created in a writable one.
     """
+    check_names(targets, option)
     for target in targets:
         shown = f"{option} {target}" if option else str(target)
-        for part in target.parts:
-            size = len(part.encode("utf-8", "surrogateescape"))
-            if part not in ("/", "") and size > _name_max(target.parent):
-                short = part if len(part) <= 40 else part[:37] + "..."
-                raise OutputError(f"{shown}: the name '{short}' is {size} bytes long; this file system allows "
-                                  f"{_name_max(target.parent)}")
         if _safely(target.is_dir):
             raise OutputError(f"{shown}: a folder is in the way of the file {target.name}")
         existing = next((p for p in (target.parent, *target.parent.parents) if _safely(p.exists)), Path("."))
