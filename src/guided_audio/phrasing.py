@@ -26,10 +26,9 @@ from guided_audio import markup, speech
 
 SENTENCE, CLAUSE, BREATH, END = "sentence", "clause", "breath", ""
 # Seconds of pause at a boundary: (shortest, longest, weight in sharing the time left).
-# PRACTICE-NOTES: 1.5-2 s between sentences, shorter within a sentence. A line whose phrases leave
-# less room than the shortest pauses runs a little slower than asked, never with a rushed sentence.
+# PRACTICE-NOTES: 1.5-2 s between sentences, shorter within a sentence.
 PAUSES: dict[str, tuple[float, float, float]] = {
-    SENTENCE: (1.5, 2.0, 3.0),
+    SENTENCE: (0.6, 2.0, 3.0),
     CLAUSE: (0.3, 1.4, 1.2),
     BREATH: (0.2, 1.0, 0.8),
 }
