@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from guided_audio import health, markup, practices, privacy, sessions
 from guided_audio.errors import MarkupError, ParameterError
-
-if TYPE_CHECKING:
-    from guided_audio.render import RenderRequest
+from guided_audio.request import RenderRequest
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The orchestrator: a practice and its settings in, a finished audio file and sidecar out.
 
-    template + parameters -> script -> speech clips -> timeline -> mix -> master
-    -> encode -> tags -> sidecar -> published (renamed into place)
+    request -> settings (resolved once) -> template + parameters -> script -> speech clips
+    -> timeline -> mix -> master -> encode (measured as written) -> tags -> sidecars
+    -> published (renamed into place together)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 import datetime
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,12 @@ from guided_audio import (
 )
 from guided_audio import program as programs
 from guided_audio.errors import MarkupError, OutputError, SoundError, TemplateError
-from guided_audio.mix import Levels, Mix
+from guided_audio.mix import Mix
 from guided_audio.program import Program
 from guided_audio.publish import Publisher as Publisher  # where the `lines` command finds it
+from guided_audio.request import RenderRequest as RenderRequest
+from guided_audio.request import Settings
+from guided_audio.request import TagOverrides as TagOverrides
 from guided_audio.timeline import Phrases, Timeline, join, plan
 
 SAMPLE_RATE = 44100
@@ -48,39 +52,6 @@ class Progress:
 
     def done(self) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class TagOverrides:
-    """What the user says a player should show, over the practice's own values."""
-
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    track: tuple[int, int] | None = None
-    cover: Path | None = None
-
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """Everything that decides what a render produces."""
-
-    practice: str
-    settings: dict[str, str] = field(default_factory=dict)
-    minutes: float | None = None
-    voice: str | None = None  # the main voice: ENGINE:VOICE, a voice id, or None for the default
-    second_voice: str | None = None  # for lines after '@voice second' (default: the main voice)
-    strict: bool = False  # a missing recorded line is an error, not a fallback to the engine
-    rate: int | None = None  # base words per minute; None: the session's, else speech.DEFAULT_WPM
-    ambient: str | None = None  # None: the practice's default; "none": no bed
-    format: str | None = None
-    output: Path | None = None
-    loudness: float | None = None  # None: -16 LUFS for stereo, -19 for mono
-    channels: int = 2
-    cache_dir: Path = field(default_factory=speech.default_cache_dir)
-    levels: Levels = Levels()
-    sidecars: tuple[str, ...] = sidecars.ALL
-    tags: TagOverrides = TagOverrides()
 
 
 @dataclass(frozen=True)
@@ -100,49 +71,47 @@ class RenderResult:
 
 def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
     """Render one practice or session, reading top to bottom like the data flows."""
-    program, request = load_program(request)
-    fmt, audio_path = output_path(request, program)
-    publisher = Publisher(audio_path, *(sidecars.path_for(audio_path, kind) for kind in request.sidecars),
-                          cover=request.tags.cover)  # checked before any work: names, folders, the cover
+    program, settings = resolve(request)
+    audio_path = settings.output
+    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in settings.sidecars}
+    publisher = Publisher(audio_path, *outputs.values(), cover=settings.tags.cover)  # checked before any work
     scripts = program.scripts()
-    program.check_bounds(scripts, base_rate(request))
+    program.check_bounds(scripts, settings.rate)
     if not any(script.audible() for script in scripts):
         raise TemplateError("the script has nothing to say: no spoken line and no cue (see 'guided-audio script')",
                             source=str(program.parts[0].practice.path))
     report = speech.SpeechReport(warnings=list(program.warnings))
-    cues, beds, first_bed = load_sounds(scripts, program, request.ambient, report.warnings)
-    voices = voice_roles(scripts, request, report)
-    clips = speak(scripts, request, voices, progress, report)
+    cues, beds = load_sounds(scripts, program, settings.ambient, report.warnings)
+    check_voice_roles(scripts, settings, report)
+    clips = speak(scripts, settings, progress, report)
+    voices = settings.voices
     timeline = plan_parts(
-        program, scripts, base_rate(request),
+        program, scripts, settings.rate,
         speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
         cue_length=lambda name: len(cues[name]),
         phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
     )
     timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
-    mix = Mix(timeline, clips, cues, beds, first_bed, request.levels, request.channels, voices)
-    request = dataclasses.replace(request, voice=voices["main"])  # tags and sidecars name the voice used
-    metadata = describe(program, request, first_bed, timeline)
-    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in request.sidecars}
+    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices)
+    metadata = describe(program, settings, timeline)
     with publisher as publish:
-        master, written = encode_verified(mix, request, fmt, publish.temp(audio_path), metadata, progress,
+        master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
                                           report.warnings)
-        tags.write(publish.temp(audio_path), fmt.container, metadata)
-        texts = sidecar_texts(request, program, fmt, audio_path, first_bed, timeline, master, written)
+        tags.write(publish.temp(audio_path), settings.fmt.container, metadata)
+        texts = sidecar_texts(settings, program, timeline, master, written)
         for kind, text in texts.items():
             sidecars.write_text(publish.temp(outputs[kind]), text)
     progress.done()
     warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
     return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
-                        speech.voice_name(voices["main"]), written)
+                        speech.voice_name(settings.voice), written)
 
 
 # -- stages that need a little more than one line ----------------------------------------
 
 
 def encode_verified(
-    mix: Mix, request: RenderRequest, fmt: encoding.Format, path: Path, metadata: tags.Metadata,
-    progress: Progress, warnings: list[str],
+    mix: Mix, settings: Settings, path: Path, metadata: tags.Metadata, progress: Progress, warnings: list[str],
 ) -> tuple[mastering.Master, mastering.Measured]:
     """Master and encode the mix, then measure the file that was written; correct it once if it is off.
 
@@ -151,13 +120,13 @@ def encode_verified(
     either, the plan is made again with the target and the ceiling moved by what was missed, and
     the file is encoded once more.
     """
-    target = target_loudness(request)
+    target, fmt = settings.loudness, settings.fmt
     master = mastering.plan(mix, target, fmt.peak_ceiling)
     for attempt in range(2):
         label = "Mixing and encoding" if attempt == 0 else "Encoding again to meet the target"
         update = progress.stage(label, mix.length)
         blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
-        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=request.channels, fmt=fmt, path=path,
+        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=settings.channels, fmt=fmt, path=path,
                         progress=update, chapters=metadata.chapters, language=metadata.language)
         written = mastering.measure_file(path)
         if attempt == 1 or written.meets(target):
@@ -167,7 +136,7 @@ def encode_verified(
             master = dataclasses.replace(mastering.plan(mix, aim, fmt.peak_ceiling), target_lufs=target)
         if written.peak_known and written.true_peak > mastering.DELIVERED_PEAK_DBTP:
             # the encoder overshot: limit harder only where the written file passed the ceiling
-            found = mastering.overshoots(path, SAMPLE_RATE, request.channels, master.frame)
+            found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, master.frame)
             master = mastering.tighten(master, found)
     if not written.meets(target, mastering.LOUDNESS_PROMISE):
         warnings.append(f"the written file measures {written.describe()}, not {target:g} LUFS within "
@@ -175,21 +144,30 @@ def encode_verified(
     return master, written
 
 
-def target_loudness(request: RenderRequest) -> float:
-    """The loudness to master to: the request's, else the spoken-word default for its channels."""
-    if request.loudness is not None:
-        return request.loudness
-    return mastering.DEFAULT_LUFS if request.channels == 2 else mastering.DEFAULT_MONO_LUFS
+def resolve(request: RenderRequest) -> tuple[Program, Settings]:
+    """The practice or session to render, and every setting made concrete, once, before any work.
 
-
-def base_rate(request: RenderRequest) -> int:
-    """The base words per minute of a request that went through `load_program`."""
-    assert request.rate is not None, "load_program fills in the rate"
-    return request.rate
+    Given values win; then a session's [render] table; then the defaults: the practice's bed,
+    the best installed voice, the base rate, -16 LUFS (-19 for mono), mp3 in output/.
+    """
+    program, request = load_program(request)
+    fmt, path = output_path(request, program)
+    voice = request.voice or speech.default_voice()
+    ambient = request.ambient or program.ambient
+    loudness = request.loudness
+    if loudness is None:
+        loudness = mastering.DEFAULT_LUFS if request.channels == 2 else mastering.DEFAULT_MONO_LUFS
+    return program, Settings(
+        fmt=fmt, output=path, rate=request.rate or speech.DEFAULT_WPM, voice=voice,
+        second_voice=request.second_voice or voice, second_voice_given=request.second_voice is not None,
+        ambient=None if ambient == "none" else ambient, loudness=loudness, channels=request.channels,
+        cache_dir=request.cache_dir, levels=request.levels, sidecars=request.sidecars, tags=request.tags,
+        strict=request.strict,
+    )
 
 
 def load_program(request: RenderRequest) -> tuple[Program, RenderRequest]:
-    """The practice or session to render, with the session's render settings as defaults."""
+    """The practice or session to render, with the session's render settings filled into the request."""
     program, request = programs.load(request)
     if request.rate is None:
         request = dataclasses.replace(request, rate=speech.DEFAULT_WPM)
@@ -220,7 +198,7 @@ def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Form
 
 def load_sounds(
     scripts: list[markup.Script], program: Program, ambient: str | None, warnings: list[str]
-) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], str | None]:
+) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]]]:
     """Decode every cue and bed the scripts use; errors name the option or script line.
 
     A bed shorter than a second loops audibly: that is a warning.
@@ -232,12 +210,10 @@ def load_sounds(
         name = item.name if isinstance(item, markup.Cue) else getattr(item, "cue", None)
         if name and name not in cues:
             cues[name] = _sound(name, "cue", "@cue", script.source, item.line)
-    if ambient == "none":
-        return cues, beds, None
-    first = ambient or program.ambient
-    if first != "none":
-        option = "--ambient" if ambient else f"{program.name}: ambient ="
-        beds[first] = sounds.load(sounds.resolve(first, "bed", option), SAMPLE_RATE)
+    if ambient is None:
+        return cues, beds
+    option = f"{program.name}: ambient =" if ambient == program.ambient else "--ambient"
+    beds[ambient] = sounds.load(sounds.resolve(ambient, "bed", option), SAMPLE_RATE)
     for script, item in items:
         if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
             beds[item.name] = _sound(item.name, "bed", "@ambient", script.source, item.line)
@@ -245,7 +221,7 @@ def load_sounds(
         if len(samples) < SAMPLE_RATE:
             warnings.append(f"ambient bed {name}: only {len(samples) / SAMPLE_RATE:.2f} s of audio could be "
                             "decoded; it loops audibly (is the file complete?)")
-    return cues, beds, first if first != "none" else None
+    return cues, beds
 
 
 def _sound(name: str, kind: str, option: str, source: str, line: int) -> NDArray[Any]:
@@ -255,28 +231,22 @@ def _sound(name: str, kind: str, option: str, source: str, line: int) -> NDArray
         raise MarkupError(exc.message, source=source, line=line) from None
 
 
-def voice_roles(
-    scripts: list[markup.Script], request: RenderRequest, report: speech.SpeechReport
-) -> dict[str, str | None]:
-    """Which voice speaks each role the scripts use; without --voice, the best installed one."""
-    main = request.voice or speech.default_voice()
-    voices: dict[str, str | None] = {"main": main, "second": request.second_voice or main}
-    if any("second" in script.voice_roles() for script in scripts) and request.second_voice is None:
+def check_voice_roles(scripts: list[markup.Script], settings: Settings, report: speech.SpeechReport) -> None:
+    """A warning when the scripts have second-voice lines and no second voice was given."""
+    if any("second" in script.voice_roles() for script in scripts) and not settings.second_voice_given:
         report.warnings.append("the script has lines for a second voice and no --second-voice was given; "
                                "the main voice speaks them")
-    return voices
 
 
 def speak(
-    scripts: list[markup.Script], request: RenderRequest, voices: dict[str, str | None], progress: Progress,
-    report: speech.SpeechReport,
+    scripts: list[markup.Script], settings: Settings, progress: Progress, report: speech.SpeechReport,
 ) -> dict[speech.Line, speech.Clip]:
     """Every distinct phrase the timeline will place (see `phrasing`) as a clip at the session's rate."""
-    lines = [line for script in scripts for line in phrasing.script_lines(script, base_rate(request), voices)]
+    lines = [line for script in scripts for line in phrasing.script_lines(script, settings.rate, settings.voices)]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
-        lines, sample_rate=SAMPLE_RATE, cache_dir=request.cache_dir, progress=update, report=report,
-        strict=request.strict,
+        lines, sample_rate=SAMPLE_RATE, cache_dir=settings.cache_dir, progress=update, report=report,
+        strict=settings.strict,
     )
 
 
@@ -303,9 +273,9 @@ def plan_parts(
     return join([(part.title, t) for part, t in zip(program.parts, parts)])
 
 
-def describe(program: Program, request: RenderRequest, bed: str | None, timeline: Timeline) -> tags.Metadata:
+def describe(program: Program, settings: Settings, timeline: Timeline) -> tags.Metadata:
     """The tags a player shows: names, settings, chapters, the transcript and the cover."""
-    over = request.tags
+    over = settings.tags
     title = over.title or program.title
     if over.cover is not None:
         art, mime = cover.load(over.cover)
@@ -314,8 +284,8 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
     ms = 1000 / timeline.sample_rate
     marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
     chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in marks)
-    comment = (f"{program.name}: {_flat(program.settings())}; voice={speech.voice_name(request.voice)}; "
-               f"rate={request.rate} wpm; ambient={bed or 'none'}; loudness={target_loudness(request):g} LUFS; "
+    comment = (f"{program.name}: {_flat(program.settings())}; voice={speech.voice_name(settings.voice)}; "
+               f"rate={settings.rate} wpm; ambient={settings.ambient or 'none'}; loudness={settings.loudness:g} LUFS; "
                f"guided_audio {__version__}")
     comment = program.redact(comment)
     if program.crisis_resources:
@@ -338,16 +308,16 @@ def describe(program: Program, request: RenderRequest, bed: str | None, timeline
 
 
 def sidecar_texts(
-    request: RenderRequest, program: Program, fmt: encoding.Format, audio_path: Path, bed: str | None,
-    timeline: Timeline, master: mastering.Master, written: mastering.Measured,
+    settings: Settings, program: Program, timeline: Timeline, master: mastering.Master, written: mastering.Measured,
 ) -> dict[str, str]:
-    """The text of every sidecar the request asks for, by kind."""
+    """The text of every sidecar the settings ask for, by kind."""
     texts: dict[str, str] = {}
-    for kind in request.sidecars:
+    for kind in settings.sidecars:
         if kind == "json":
-            info = {"practice": program.name, "title": program.title, "file": audio_path.name,
-                    "format": fmt.name, "settings": program.settings(), "voice": speech.voice_name(request.voice),
-                    "rate": request.rate, "ambient": bed or "none", "channels": request.channels,
+            info = {"practice": program.name, "title": program.title, "file": settings.output.name,
+                    "format": settings.fmt.name, "settings": program.settings(),
+                    "voice": speech.voice_name(settings.voice), "rate": settings.rate,
+                    "ambient": settings.ambient or "none", "channels": settings.channels,
                     "loudness": {"target_lufs": master.target_lufs, "gain_db": round(master.gain_db, 2),
                                  "measured_lufs": written.lufs, "true_peak_dbtp": written.true_peak}}
             info = privacy.redact_all(info, list(program.secrets))
@@ -355,7 +325,7 @@ def sidecar_texts(
                 info["crisis_resources"] = program.crisis_resources
             texts[kind] = sidecars.timeline_json(timeline, info)
         else:
-            texts[kind] = sidecars.KINDS[kind][1](timeline, request.tags.title or program.title)
+            texts[kind] = sidecars.KINDS[kind][1](timeline, settings.tags.title or program.title)
     return texts
 
 
