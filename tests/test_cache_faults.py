@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import decode, write_template
 
-from guided_audio import speech
+from guided_audio import publish, speech
 from guided_audio.cli import cli
 from guided_audio.engines import pyttsx3_engine
 from guided_audio.engines.pyttsx3_engine import Pyttsx3Engine
@@ -278,7 +278,7 @@ def test_a_full_cache_is_done_without_and_leaves_no_temp_file(
     cache = tmp_path / "cache"
     monkeypatch.setenv("GUIDED_AUDIO_CACHE", str(cache))
     full = _FullDisk()
-    monkeypatch.setattr(speech, "os", full)
+    monkeypatch.setattr(publish, "os", full)  # the cache writes through publish.write_through
     out = tmp_path / "out" / "full.wav"
     result = render(runner, primed, out)
     assert result.exit_code == 0, result.stderr

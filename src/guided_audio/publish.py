@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -386,6 +387,26 @@ def atomic_write_bytes(path: Path, data: bytes, option: str = "") -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         forget([temp])
+
+
+def write_through(path: Path, data: bytes, temp_folder: Path) -> None:
+    """Write `data` to `path` whole, through a temp file in `temp_folder` named by our process id.
+
+    For caches: readers in other processes never see half a file, a writer's leftovers are
+    found in one folder (the cache sweeps it by process id), and an OSError is left to the
+    caller, for whom a failed write may be no error at all.
+    """
+    temp_folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=f"{os.getpid()}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def atomic_write_text(path: Path, text: str, option: str = "") -> None:

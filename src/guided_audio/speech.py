@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from guided_audio import publish
 from guided_audio.errors import BadInput, EngineError, ParameterError
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ class ClipCache:
         header = self._header(key, identity, line, int(clip.sample_rate), len(samples))
         body = self.MAGIC + json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + samples.tobytes()
         try:
-            _atomic_write(self.path(key), body + hashlib.sha256(body).digest(), self.folder / ".tmp")
+            publish.write_through(self.path(key), body + hashlib.sha256(body).digest(), self.folder / ".tmp")
             self.path(key).with_suffix(".npz").unlink(missing_ok=True)  # the unchecked entry of old versions
         except OSError as exc:
             log.debug("speech cache entry %s not written: %s", self.path(key), exc)
@@ -342,21 +343,6 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True  # it exists, owned by someone else
     return True
-
-
-def _atomic_write(path: Path, data: bytes, temp_folder: Path) -> None:
-    """Write `data` to `path` all at once: a temp file named by our pid, renamed into place."""
-    temp_folder.mkdir(parents=True, exist_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=temp_folder, prefix=f"{os.getpid()}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def speech_temp_folder() -> Path:
