@@ -1,8 +1,14 @@
-"""Finding and running the ffmpeg binary (system first, then the imageio-ffmpeg wheel)."""
+"""Finding and running the ffmpeg binary.
+
+The bundled one (the imageio-ffmpeg wheel) is the default: the same build on every machine,
+so the same inputs give the same bytes. `GUIDED_AUDIO_FFMPEG` chooses another: a path to an
+ffmpeg binary, or `system` for the one on PATH.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from typing import Any
@@ -10,19 +16,35 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from guided_audio.errors import EncoderError
+from guided_audio.errors import EncoderError, ParameterError
+
+ENV = "GUIDED_AUDIO_FFMPEG"
 
 
-@functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """Return the path of an ffmpeg binary: the one on PATH, else the bundled one."""
-    found = shutil.which("ffmpeg")
-    if found:
+    """The path of the ffmpeg binary to run (see the module docstring)."""
+    return _find(os.environ.get(ENV, "").strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _find(choice: str) -> str:
+    if choice == "system":
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise ParameterError(f"{ENV}=system: no ffmpeg on PATH (unset {ENV} to use the bundled one)")
         return found
+    if choice:
+        if not (os.path.isfile(choice) and os.access(choice, os.X_OK)):
+            raise ParameterError(f"{ENV}={choice}: not an executable file (unset it to use the bundled ffmpeg)")
+        return choice
     try:
         import imageio_ffmpeg
-    except ImportError as exc:  # pragma: no cover - it is a dependency
-        raise EncoderError("ffmpeg not found: install ffmpeg or the imageio-ffmpeg package") from exc
+    except ImportError:  # pragma: no cover - it is a dependency
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+        raise EncoderError("ffmpeg not found: install the imageio-ffmpeg package, or set "
+                           f"{ENV} to an ffmpeg binary") from None
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
