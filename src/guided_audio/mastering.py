@@ -267,8 +267,8 @@ def overshoots(path: Path, sample_rate: int, channels: int, frame: int) -> dict[
             raw = proc.stdout.read(size)
             if not raw:
                 break
-            block = np.frombuffer(raw[: len(raw) // (4 * channels) * 4 * channels], dtype="<f4")
-            block = block.reshape(-1, channels)
+            whole = raw[: len(raw) // (4 * channels) * 4 * channels]
+            block: NDArray[Any] = np.frombuffer(whole, dtype="<f4").reshape(-1, channels)
             peaks = sample_peaks(block, frame)
             for index in np.flatnonzero(peaks > near):
                 a, b = int(index) * frame, min(len(block), (int(index) + 1) * frame)
