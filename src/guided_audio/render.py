@@ -33,6 +33,7 @@ from guided_audio import (
 )
 from guided_audio import program as programs
 from guided_audio.errors import MarkupError, OutputError, SoundError, TemplateError
+from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.mix import Mix
 from guided_audio.program import Program
 from guided_audio.publish import Publisher as Publisher  # where the `lines` command finds it
@@ -152,6 +153,7 @@ def resolve(request: RenderRequest) -> tuple[Program, Settings]:
     """
     program, request = load_program(request)
     fmt, path = output_path(request, program)
+    ffmpeg_exe()  # the encoder chosen (GUIDED_AUDIO_FFMPEG) is checked before any work
     voice = request.voice or speech.default_voice()
     ambient = request.ambient or program.ambient
     loudness = request.loudness
