@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
-from guided_audio.mix import STEP, Mix
+from guided_audio.mix import STEP, Mix, release_curve
 
 DEFAULT_LUFS = -16.0  # spoken-word stereo target (Apple Podcasts; AES TD1004 range)
 DEFAULT_MONO_LUFS = -19.0  # the same perceived level for mono files
@@ -183,19 +183,7 @@ def _limiter(peaks: NDArray[Any], gain_db: float, ceiling: float) -> NDArray[Any
 
 def _smooth(needed: NDArray[Any], frame_seconds: float) -> NDArray[Any]:
     """A gain curve at or below `needed` everywhere: instant attack, gradual release."""
-    # Looking one frame either side keeps the interpolated curve under the need.
-    need = needed.copy()
-    need[1:] = np.minimum(need[1:], needed[:-1])
-    need[:-1] = np.minimum(need[:-1], needed[1:])
-    if need.min() >= 1.0:
-        return need
-    step = frame_seconds / RELEASE
-    out = np.empty_like(need)
-    level = 1.0
-    for i, n in enumerate(need):
-        level = min(n, level + (1.0 - level) * step * 4)
-        out[i] = level
-    return out
+    return release_curve(needed, frame_seconds / RELEASE * 4)
 
 
 # -- the written file --------------------------------------------------------------------------

@@ -208,16 +208,28 @@ def level_voice(samples: NDArray[Any], sr: int) -> NDArray[Any]:
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-9))
     if needed.min() >= 1.0:
         return samples
-    need = needed.copy()  # a frame's neighbours too, so the interpolated gain stays under the need
-    need[1:] = np.minimum(need[1:], needed[:-1])
-    need[:-1] = np.minimum(need[:-1], needed[1:])
-    gain = np.empty_like(need)
-    level, step = 1.0, VOICE_FRAME / VOICE_RELEASE
-    for i, n in enumerate(need):
-        level = min(float(n), level + (1.0 - level) * step)
-        gain[i] = level
+    gain = release_curve(needed.astype(np.float64), VOICE_FRAME / VOICE_RELEASE).astype(needed.dtype)
     curve = np.interp(np.arange(len(samples)), np.arange(count) * frame + frame / 2, gain)
     return np.asarray(samples * curve, dtype=np.float32)
+
+
+def release_curve(needed: NDArray[Any], step: float) -> NDArray[Any]:
+    """A gain curve at or below `needed` everywhere: instant attack, a release of `step` per frame.
+
+    Each frame also takes its neighbours' need, so a curve interpolated between frame centres
+    stays under the need too. Used by the voice leveller here and by the master's limiter.
+    """
+    need = needed.copy()
+    need[1:] = np.minimum(need[1:], needed[:-1])
+    need[:-1] = np.minimum(need[:-1], needed[1:])
+    if need.min() >= 1.0:
+        return need
+    out = np.empty_like(need)
+    level = 1.0
+    for i, n in enumerate(need):
+        level = min(n, level + (1.0 - level) * step)
+        out[i] = level
+    return out
 
 
 class _Placed:
