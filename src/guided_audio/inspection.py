@@ -112,11 +112,11 @@ def _measure(path: Path, report: Report) -> None:
     import subprocess
 
     from guided_audio.ffmpeg import ffmpeg_exe
+    from guided_audio.mastering import EBUR128, parse_ebur128
 
-    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:a:0",
-                           "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True)
+    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), *EBUR128],
+                          capture_output=True, text=True)
     err = proc.stderr
-    summary = err[err.rfind("Summary:"):]
     stream = re.search(r"Audio: (\w+).*?, (\d+) Hz, (mono|stereo|\d+ channels)", err)
     if stream:
         report.codec = stream.group(1)
@@ -126,10 +126,9 @@ def _measure(path: Path, report: Report) -> None:
     if times:
         h, m, s = times[-1]
         report.seconds = int(h) * 3600 + int(m) * 60 + float(s)
-    loud = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
-    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    report.loudness = float(loud.group(1)) if loud else None
-    report.true_peak = float(peak.group(1)) if peak else None
+    measured = parse_ebur128(err)
+    report.loudness = measured.lufs if measured else None
+    report.true_peak = measured.true_peak if measured else None
 
 
 def format_report(r: Report) -> str:

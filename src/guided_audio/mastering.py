@@ -220,17 +220,27 @@ _INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")
 _TRUE_PEAK = re.compile(r"Peak:\s*(-?[\d.]+|-inf)\s*dBFS")
 
 
+EBUR128 = ["-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"]  # ffmpeg's arguments after -i
+
+
+def parse_ebur128(stderr: str) -> Measured | None:
+    """The loudness and true peak in the summary ffmpeg's ebur128 filter prints, or None."""
+    at = stderr.rfind("Summary:")
+    loud, peak = _INTEGRATED.search(stderr[at:]), _TRUE_PEAK.search(stderr[at:])
+    if at < 0 or loud is None or peak is None:
+        return None
+    return Measured(float(loud.group(1)), float(peak.group(1)))
+
+
 def measure_file(path: Path) -> Measured:
     """Decode `path` with ffmpeg and measure it (ebur128 with true peak)."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0",
-           "-af", "ebur128=peak=true", "-f", "null", "-"]
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", str(path), *EBUR128]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    err = proc.stderr
-    at = err.rfind("Summary:")
-    loud, peak = _INTEGRATED.search(err[at:]), _TRUE_PEAK.search(err[at:])
-    if proc.returncode != 0 or at < 0 or loud is None or peak is None:
-        raise EncoderError(f"ffmpeg could not measure the file it wrote ({err.strip().splitlines()[-1:] or ['?']})")
-    return Measured(float(loud.group(1)), float(peak.group(1)))
+    measured = parse_ebur128(proc.stderr)
+    if proc.returncode != 0 or measured is None:
+        last = proc.stderr.strip().splitlines()[-1:] or ["?"]
+        raise EncoderError(f"ffmpeg could not measure the file it wrote ({last})")
+    return measured
 
 
 def overshoots(path: Path, sample_rate: int, channels: int, frame: int) -> dict[int, float]:

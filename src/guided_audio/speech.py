@@ -321,7 +321,7 @@ class ClipCache:
             return
         for name in names:
             pid = _temp_pid(name)
-            if pid is not None and not _pid_alive(pid):
+            if pid is not None and not publish.alive(pid):
                 with contextlib.suppress(OSError):
                     (temp / name).unlink()
 
@@ -330,19 +330,6 @@ def _temp_pid(name: str) -> int | None:
     """The process id a temp name made by this module starts with ('PID-...'), or None."""
     match = re.match(r"(\d+)-", name)
     return int(match.group(1)) if match else None
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process of that id exists (when in doubt: yes, so nothing in use is removed)."""
-    if pid <= 0 or os.name == "nt":  # on Windows os.kill would end the process
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, owned by someone else
-    return True
 
 
 def speech_temp_folder() -> Path:
@@ -357,7 +344,7 @@ def speech_temp_folder() -> Path:
             if not entry.name.startswith(SPEECH_TEMP_PREFIX):
                 continue
             pid = _temp_pid(entry.name[len(SPEECH_TEMP_PREFIX) :])
-            if pid is not None and not _pid_alive(pid) and entry.is_dir() and not entry.is_symlink():
+            if pid is not None and not publish.alive(pid) and entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{SPEECH_TEMP_PREFIX}{os.getpid()}-", dir=base))
 
