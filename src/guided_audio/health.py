@@ -57,10 +57,15 @@ def unknown_flag_hint(flag: str) -> str:
     return f"unknown health flag '{flag}'{hint}"
 
 
+def split(text: str) -> list[str]:
+    """The names in `a,b c`, unchecked."""
+    return text.replace(",", " ").split()
+
+
 def parse_list(text: str, option: str = "--set health") -> list[str]:
     """Flags from `a,b c`: checked against the vocabulary, duplicates dropped."""
     flags: list[str] = []
-    for flag in text.replace(",", " ").split():
+    for flag in split(text):
         if flag not in FLAGS:
             raise ParameterError(f"{option}: {unknown_flag_hint(flag)}")
         if flag not in flags:

@@ -133,6 +133,10 @@ class Practice:
         """The flags among `flags` this practice can neither adapt to nor safely ignore."""
         return [f for f in flags if f not in self.health_flags and f not in self.unaffected_by]
 
+    def private_values(self, values: dict[str, Any]) -> list[Any]:
+        """The values of the private parameters (for `privacy.private_texts`)."""
+        return [values[p.name] for p in self.params if p.private]
+
     def public(self, values: dict[str, Any]) -> dict[str, Any]:
         """The values that may be written as settings: no private parameter, no reserved name."""
         private = {p.name for p in self.params if p.private}

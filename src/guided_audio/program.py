@@ -25,7 +25,6 @@ class Program:
     warnings: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # private text, for `privacy.redact`
 
-
     @property
     def minutes(self) -> float:
         return cast(float, sum(part.values["minutes"] for part in self.parts))
@@ -128,8 +127,7 @@ def load(request: RenderRequest) -> tuple[Program, RenderRequest]:
                 raise ParameterError(f"--set health: {message}")
             warnings.append(f"--set health: {message}")
     warnings += sessions.name_warnings(practice, values, "--set")
-    private = [v for p in practice.params if p.private for v in [values[p.name]]]
     part = sessions.Part(practice, values, practice.title)
     program = Program(practice.name, practice.title, (part,), practice.ambient, practice.language,
-                      warnings=tuple(warnings), secrets=tuple(privacy.private_texts(private)))
+                      warnings=tuple(warnings), secrets=tuple(privacy.private_texts(practice.private_values(values))))
     return program, request

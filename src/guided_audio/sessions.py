@@ -76,7 +76,7 @@ class Session:
     def secrets(self) -> list[str]:
         """Every piece of private text in the couple's settings and the parts' private values."""
         values = [v for k, v in self.couple.items() if k in PRIVATE_KEYS]
-        values += [part.values[p.name] for part in self.parts for p in part.practice.params if p.private]
+        values += [v for part in self.parts for v in part.practice.private_values(part.values)]
         return privacy.private_texts(values)
 
 
@@ -158,7 +158,7 @@ class _Checker:
                 self.problem(("render", key), f"[render] {message}")
         health = couple.get("health", [])
         if isinstance(health, str):  # from --set health=a,b
-            health = couple["health"] = health.replace(",", " ").split()
+            health = couple["health"] = health_flags.split(health)
         for flag in health if isinstance(health, list) else []:
             if flag not in HEALTH_FLAGS:
                 self.problem(("couple", "health"), health_flags.unknown_flag_hint(str(flag)))
@@ -222,7 +222,7 @@ class _Checker:
         names = {p.name for p in practice.params}
         settings: dict[str, Any] = {k: v for k, v in couple.items() if k in names and k not in NEVER_SPOKEN}
         flags = [f for f in couple.get("health", []) if f in HEALTH_FLAGS] if isinstance(couple.get("health"), list) else []
-        for flag in flags:
+        for flag in flags:  # over a couple-level value of the same name; a part's own value still wins
             if flag in names:
                 settings[flag] = True
         lost = practice.unadapted(flags)
