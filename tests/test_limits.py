@@ -104,3 +104,16 @@ def test_a_bed_shorter_than_a_second_is_a_warning(tmp_path: Path, runner: CliRun
                                  "-q", "--voice", "pyttsx3"])
     assert result.exit_code == 0, result.stderr
     assert "only 0.09 s of audio could be decoded" in result.stderr
+
+
+def test_a_dry_run_finds_a_script_longer_than_its_practice_and_writes_nothing(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    write_template(tmp_path, "Hello.\n" + "@pause 600\n" * 3, name="long.j2", front=FRONT)
+    manifest = tmp_path / "library.toml"
+    manifest.write_text('[[sessions]]\npractice = "long.j2"\n', encoding="utf-8")
+    out = tmp_path / "lib"
+    result = runner.invoke(cli, ["build", str(manifest), "-o", str(out), "--dry-run"])
+    assert result.exit_code != 0
+    assert "more than the practice's maximum of 20 minutes" in result.output + result.stderr
+    assert not out.exists()

@@ -476,16 +476,15 @@ def check_item(item: Item, root: Path, *, full: bool) -> str | None:
     """Why the item would fail to render, found without rendering or writing; None if it would not.
 
     Its settings, minutes and session files are loaded as a render loads them and its
-    output files are checked; `full` also renders and parses the script.
+    output files are checked; `full` also renders and parses the script and checks its bounds.
     """
-    from guided_audio.render import load_program, output_path
+    from guided_audio.render import resolve
 
     try:
         publish.check_targets([root / file for file in item.files()], option=item.label)
-        program, request = load_program(_request(item, root, None))
-        output_path(request, program)
+        program, settings = resolve(_request(item, root, None))  # as a render resolves it, before any work
         if full:
-            program.scripts()
+            program.check_bounds(program.scripts(), settings.rate)
     except GuidedAudioError as exc:
         return str(exc)
     except OSError as exc:

@@ -151,7 +151,7 @@ def resolve(request: RenderRequest) -> tuple[Program, Settings]:
     Given values win; then a session's [render] table; then the defaults: the practice's bed,
     the best installed voice, the base rate, -16 LUFS (-19 for mono), mp3 in output/.
     """
-    program, request = load_program(request)
+    program, request = programs.load(request)
     fmt, path = output_path(request, program)
     ffmpeg_exe()  # the encoder chosen (GUIDED_AUDIO_FFMPEG) is checked before any work
     voice = request.voice or speech.default_voice()
@@ -166,14 +166,6 @@ def resolve(request: RenderRequest) -> tuple[Program, Settings]:
         cache_dir=request.cache_dir, levels=request.levels, sidecars=request.sidecars, tags=request.tags,
         strict=request.strict,
     )
-
-
-def load_program(request: RenderRequest) -> tuple[Program, RenderRequest]:
-    """The practice or session to render, with the session's render settings filled into the request."""
-    program, request = programs.load(request)
-    if request.rate is None:
-        request = dataclasses.replace(request, rate=speech.DEFAULT_WPM)
-    return program, request
 
 
 def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Format, Path]:
