@@ -6,6 +6,7 @@ that renders to the script markup (see `guided_audio.markup`).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import math
@@ -317,8 +318,8 @@ class _BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
         if operator == "%" and isinstance(left, str):
             _check_format(left, right if isinstance(right, tuple) else (right,), {}, braces=False)
         if operator == "*":
-            sized, count = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-            if isinstance(sized, (str, list, tuple)) and isinstance(count, int) \
+            sized, count = (left, right) if isinstance(left, _SIZED) else (right, left)
+            if isinstance(sized, _SIZED) and isinstance(count, int) \
                     and len(sized) * count > MAX_RENDER_CHARS:
                 raise _TooMuch(f"the template repeats a value to more than {MAX_RENDER_CHARS} characters")
         return super().call_binop(context, operator, left, right)
@@ -328,10 +329,8 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
     """Jinja2's lipsum, with at most 20 paragraphs of at most 100 words."""
     from jinja2.utils import generate_lorem_ipsum
 
-    return str(generate_lorem_ipsum(n=min_(n, 20), html=html, min=min_(min, 100), max=min_(max, 100)))
-
-
-min_ = min
+    return str(generate_lorem_ipsum(n=builtins.min(n, 20), html=html, min=builtins.min(min, 100),
+                                    max=builtins.min(max, 100)))
 
 
 def _environment(*, sandboxed: bool) -> jinja2.Environment:

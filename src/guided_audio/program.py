@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from guided_audio import health, markup, practices, privacy, sessions
+from guided_audio import health, markup, practices, privacy, sessions, speech
 from guided_audio.errors import MarkupError, ParameterError
 from guided_audio.request import RenderRequest
 
@@ -81,8 +81,8 @@ def _fixed_seconds(item: markup.Item, base_wpm: int) -> float:
         return item.length.seconds
     if isinstance(item, markup.Breathe):
         return item.cycles * item.period if item.cycles is not None else (item.length or markup.Length()).seconds
-    if isinstance(item, markup.Speech):
-        return len(item.text.split()) * 60 / item.rate.resolve(base_wpm) + item.gap
+    if isinstance(item, markup.Speech):  # the same estimate `guided-audio script` plans with
+        return speech.estimate_samples(item.text, item.rate.resolve(base_wpm), 1000) / 1000 + item.gap
     if isinstance(item, markup.Cue):
         return item.wait or 0.0
     return 0.0
