@@ -6,6 +6,7 @@ import inspect
 import re
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,6 +80,34 @@ def decode(path: Path | str) -> tuple[np.ndarray, int]:
            "-f", "f32le", "-acodec", "pcm_f32le", "-ac", "2", "-ar", str(DECODE_RATE), "-"]
     raw = subprocess.run(cmd, check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).copy(), DECODE_RATE
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is pid (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_gone(pid: int, timeout: float) -> None:
+    """Wait until a process that is not our child has ended (gone, or a zombie holding no files)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not end")
 
 
 _INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_template
+from conftest import children, wait_gone, write_template
 
 import guided_audio.cli as cli_module
 from guided_audio import build as builds
@@ -419,34 +419,6 @@ minutes = [0.1, 0.15, 0.2]
 """
 
 
-def children(pid: int) -> list[int]:
-    """Processes whose parent is pid."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> None:
-    """Wait until a process that is not our child has ended (gone, or a zombie holding no files)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state in ("Z", "X"):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not end")
-
-
 def recorded(root: Path) -> set[str]:
     try:
         return {entry["name"] for entry in json.loads((root / builds.STATE).read_text(encoding="utf-8")).values()}
@@ -480,7 +452,7 @@ def start_and_kill(tmp_path: Path, speech_cache: Path, *, workers_too: bool) -> 
             for pid in workers:
                 os.kill(pid, signal.SIGKILL)
             for pid in workers:
-                wait_gone(pid)
+                wait_gone(pid, timeout=10.0)
             workers = []
     finally:
         proc.kill()
@@ -524,7 +496,7 @@ def test_a_build_killed_alone_is_finished_by_the_next(tmp_path: Path, speech_cac
     manifest, root, done, workers = start_and_kill(tmp_path, speech_cache, workers_too=False)
     try:
         for pid in workers:  # a worker notices its parent's death, removes its temporary files and ends
-            wait_gone(pid)
+            wait_gone(pid, timeout=10.0)
         check_recovery(manifest, root, speech_cache, done)
     finally:
         for pid in workers:  # the orphaned workers this test started

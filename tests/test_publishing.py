@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import write_template
+from conftest import children, wait_gone, write_template
 
 from guided_audio import encoding
 from guided_audio.cli import cli
@@ -94,38 +94,12 @@ def write_manifest(folder: Path, text: str) -> Path:
     return manifest
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def wait_for(predicate, proc: subprocess.Popen[bytes], what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert proc.poll() is None, f"the process ended (status {proc.returncode}) before {what}"
         assert time.monotonic() < deadline, f"no {what} in {timeout:g} s"
         time.sleep(0.01)
-
-
-def wait_gone(pid: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return
-        if state in ("Z", "X"):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not end")
 
 
 # -- containment ----------------------------------------------------------------------------
@@ -497,7 +471,7 @@ def test_sigterm_during_a_build_publishes_only_what_it_records(runner: CliRunner
     proc.send_signal(signal.SIGTERM)
     status, err = _end(proc)
     for pid in workers:
-        wait_gone(pid)
+        wait_gone(pid, timeout=30.0)
     assert status == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: interrupted: ") and "build again to finish" in last
