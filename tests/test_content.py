@@ -194,6 +194,11 @@ def _case_id(name: str, minutes: float, settings: tuple, tag: str | None = None)
     return "-".join(x for x in (name, f"{minutes:g}min", tag, rest) if x)
 
 
+def _case(name: str, minutes: float, settings: tuple, tag: str | None = None) -> object:
+    """One (name, minutes, settings) case, named after them."""
+    return pytest.param(name, minutes, settings, id=_case_id(name, minutes, settings, tag))
+
+
 def _alone_cases() -> list:
     cases = []
     for name in _names():
@@ -203,7 +208,7 @@ def _alone_cases() -> list:
                     if all(k in params and (not params[k].choices or val in params[k].choices) for k, val in v)]
         for settings in [(), *variants]:
             for minutes in lengths(name):
-                cases.append(pytest.param(name, minutes, tuple(settings), id=_case_id(name, minutes, settings)))
+                cases.append(_case(name, minutes, tuple(settings)))
     return cases
 
 
@@ -215,7 +220,7 @@ def _all_flag_cases() -> list:
             continue
         for minutes in lengths(name):
             settings = with_flags(p.health_flags)
-            cases.append(pytest.param(name, minutes, settings, id=_case_id(name, minutes, settings, "all_flags")))
+            cases.append(_case(name, minutes, settings, "all_flags"))
     return cases
 
 
@@ -228,7 +233,7 @@ def _single_flag_cases() -> list:
         for flag in p.health_flags:
             settings = with_flags([flag])
             minutes = default_length(name)
-            cases.append(pytest.param(name, minutes, settings, id=_case_id(name, minutes, settings)))
+            cases.append(_case(name, minutes, settings))
     return cases
 
 
@@ -501,8 +506,7 @@ def _posture_cases() -> list:
         postures = next((q.choices for q in p.params if q.name == "posture"), ())
         for posture in postures:
             settings = with_flags(["pregnancy"], ("posture", posture))
-            cases.append(pytest.param(name, default_length(name), settings,
-                                      id=_case_id(name, default_length(name), settings)))
+            cases.append(_case(name, default_length(name), settings))
     return cases
 
 
@@ -560,8 +564,7 @@ def _gentle_cases() -> list:
                     extra += [(k, f"{params[k].max:g}") for k in ("exhale", "hold", "rest")
                               if k in params and params[k].max is not None]
                 settings = with_flags([flag], *extra)
-                cases.append(pytest.param(name, default_length(name), settings,
-                                          id=_case_id(name, default_length(name), settings)))
+                cases.append(_case(name, default_length(name), settings))
     return cases
 
 
