@@ -525,6 +525,7 @@ def _render_all(
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_worker_init,
                                initargs=(os.getpid(),))
     running: dict[Future[dict[str, Any] | str], tuple[Item, str]] = {}
+    handed: list[Any] = []  # the temporary files of the result last handed over
     try:
         for item, key in todo:
             running[pool.submit(render_item, item, str(root), str(cache_dir) if cache_dir else None)] = (item, key)
@@ -533,11 +534,14 @@ def _render_all(
             for future in done:
                 item, key = running.pop(future)
                 try:
-                    yield item, key, future.result()
+                    outcome = future.result()
                 except Exception as exc:  # a worker that died: report it, go on
-                    yield item, key, f"{type(exc).__name__}: {exc}"
+                    outcome = f"{type(exc).__name__}: {exc}"
+                handed = list(outcome.get("publish", [])) if isinstance(outcome, dict) else []
+                yield item, key, outcome
     except BaseException:
         _stop(pool, running)
+        _remove_temps(handed)  # interrupted before it was published (once published, its temps are gone)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -556,9 +560,14 @@ def _stop(pool: ProcessPoolExecutor, running: dict[Future[dict[str, Any] | str],
         if future.done() and not future.cancelled() and future.exception() is None:
             result = future.result()
             if isinstance(result, dict):
-                for temp, _ in result.get("publish", []):
-                    with contextlib.suppress(OSError):
-                        Path(temp).unlink()
+                _remove_temps(result.get("publish", []))
+
+
+def _remove_temps(pairs: list[Any]) -> None:
+    """Remove the temporary files of (temp, target) pairs a worker handed over; gone ones are skipped."""
+    for temp, _ in pairs:
+        with contextlib.suppress(OSError):
+            Path(temp).unlink()
 
 
 # -- in a worker process ----------------------------------------------------------------------
