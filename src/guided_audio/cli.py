@@ -18,8 +18,9 @@ import click
 
 from guided_audio import __version__, encoding, health, practices, sounds, speech
 from guided_audio.errors import ExitStatus, GuidedAudioError
-from guided_audio.mix import Levels
-from guided_audio.render import SAMPLE_RATE, Progress
+from guided_audio.levels import Levels
+from guided_audio.progress import Progress
+from guided_audio.request import SAMPLE_RATE
 from guided_audio.sidecars import ALL as SIDECARS
 
 if TYPE_CHECKING:

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
-from typing import IO, Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import IO, TYPE_CHECKING, Any
 
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.tags import ISO639_2, Chapter, ffmetadata
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ def encode(
 
 def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format,
          progress: Callable[[int], None]) -> None:
+    import numpy as np
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
         assert proc.stdin is not None

@@ -11,12 +11,12 @@ import functools
 import os
 import shutil
 import subprocess
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from guided_audio.errors import EncoderError, ParameterError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 ENV = "GUIDED_AUDIO_FFMPEG"
 
@@ -62,6 +62,7 @@ def run_ffmpeg(args: list[str], *, what: str, input_bytes: bytes | None = None) 
 
 def decode_audio(path: str, *, sample_rate: int, channels: int) -> NDArray[Any]:
     """Decode any file ffmpeg reads to float32 samples shaped (frames, channels)."""
+    import numpy as np
     raw = run_ffmpeg(
         ["-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels),
          "-ar", str(sample_rate), "-"],

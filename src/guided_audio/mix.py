@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from guided_audio.levels import Levels as Levels
 from guided_audio.speech import Clip, Line
 from guided_audio.timeline import Event, Timeline
 
@@ -28,24 +29,6 @@ GUIDE_HZ = (196.0, 294.0, 392.0)  # the guide tone: G3 with its fifth and octave
 def db(value: float) -> float:
     """Decibels to a linear gain."""
     return float(10 ** (value / 20))
-
-
-@dataclass(frozen=True)
-class Levels:
-    """Layer gains in dB, and the automation of the bed."""
-
-    voice: float = 0.0
-    cue: float = -10.0
-    guide: float = -24.0
-    bed: float = -4.0
-    duck: float = 15.0  # dB the bed drops under speech (12-20; 20 for accessibility)
-    cue_duck: float = 6.0  # dB cues and the guide drop under speech
-    duck_down: float = 0.4  # seconds the bed takes to go down, ending at the first word
-    duck_up: float = 0.9  # seconds it takes to come back after the last word
-    duck_bridge: float = 1.2  # gaps shorter than this stay ducked
-    fade_in: float = 4.0
-    fade_out: float = 5.0
-    crossfade: float = 3.0
 
 
 @dataclass(frozen=True)

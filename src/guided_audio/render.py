@@ -36,23 +36,13 @@ from guided_audio.errors import MarkupError, OutputError, SoundError, TemplateEr
 from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.mix import Mix
 from guided_audio.program import Program
+from guided_audio.progress import Progress as Progress
 from guided_audio.publish import Publisher as Publisher  # where the `lines` command finds it
+from guided_audio.request import SAMPLE_RATE as SAMPLE_RATE
 from guided_audio.request import RenderRequest as RenderRequest
 from guided_audio.request import Settings
 from guided_audio.request import TagOverrides as TagOverrides
 from guided_audio.timeline import Phrases, Timeline, join, plan
-
-SAMPLE_RATE = 44100
-
-
-class Progress:
-    """Receives progress of the long stages; the command line draws it, tests ignore it."""
-
-    def stage(self, label: str, total: int) -> Callable[[int], None]:
-        return lambda n: None
-
-    def done(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)

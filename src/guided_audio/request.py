@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guided_audio import encoding, sidecars, speech
-from guided_audio.mix import Levels
+from guided_audio.levels import Levels
+
+SAMPLE_RATE = 44100  # every session is mixed, mastered and encoded at this rate
 
 
 @dataclass(frozen=True)

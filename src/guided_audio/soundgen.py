@@ -58,16 +58,16 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
 from guided_audio.ffmpeg import ffmpeg_exe
+from guided_audio.sounds import CATALOGUE
 
 SAMPLE_RATE = 44_100
 LOOP_SECONDS = 30
@@ -457,48 +457,9 @@ def make_wood_tick(rng: np.random.Generator) -> Audio:
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SoundSpec:
-    """One sound of the library: its name, kind, description, seed and maker."""
-
-    name: str
-    kind: Literal["bed", "cue"]
-    seed: int
-    make: Callable[[np.random.Generator], Audio]
-    description: str
-
-    @property
-    def filename(self) -> str:
-        """File name in the sounds folder."""
-        return f"{self.name}.flac"
-
-    def render(self) -> Audio:
-        """Synthesize the sound: float64 samples shaped (frames, 2), full scale 1.0."""
-        return self.make(np.random.default_rng(self.seed))
-
-
-# Seeds are arbitrary fixed constants; changing one changes that sound's file.
-_SPECS = (
-    SoundSpec("soft-rain", "bed", 1101, make_soft_rain,
-              "Soft rain with sparse gentle droplets, low-passed so it is not hissy."),
-    SoundSpec("ocean-swell", "bed", 1102, make_ocean_swell,
-              "Slow ocean swell rising and falling every 7.5-10 seconds."),
-    SoundSpec("warm-room", "bed", 1103, make_warm_room,
-              "Very quiet warm room tone: soft low noise, no hum."),
-    SoundSpec("gentle-drone", "bed", 1104, make_gentle_drone,
-              "Gentle drone: a soft open fifth on A with very slow beating."),
-    SoundSpec("night-air", "bed", 1105, make_night_air,
-              "Quiet night air with slow breathing-like movement and faint distant crickets."),
-    SoundSpec("singing-bowl", "cue", 2101, make_singing_bowl,
-              "Singing bowl strike with slow beating and a long (~6 s) decay."),
-    SoundSpec("bell", "cue", 2102, make_bell,
-              "Soft, warm meditation bell with a medium (~4 s) decay."),
-    SoundSpec("soft-chime", "cue", 2103, make_soft_chime,
-              "Soft high chime near 880 Hz with a short (~2 s) decay."),
-    SoundSpec("wood-tick", "cue", 2104, make_wood_tick,
-              "Soft wooden tick, a short gentle knock."),
-)
-SOUNDS: dict[str, SoundSpec] = {spec.name: spec for spec in _SPECS}
+# The catalogue (names, kinds, seeds, descriptions) lives in `guided_audio.sounds`, which needs no
+# numerical libraries; each entry names its maker here.
+SOUNDS = CATALOGUE
 
 
 # --------------------------------------------------------------------------

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, Literal
 
 from guided_audio.errors import EncoderError, SoundError, did_you_mean
 from guided_audio.ffmpeg import decode_audio
 from guided_audio.paths import data_folder
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 KINDS = {"bed": "ambient bed", "cue": "cue sound"}
 
@@ -24,6 +26,55 @@ class SoundInfo:
     path: Path
 
 
+@dataclass(frozen=True)
+class SoundSpec:
+    """One sound of the library: its name, kind, description, seed and maker."""
+
+    name: str
+    kind: Literal["bed", "cue"]
+    seed: int
+    maker: str  # the function in guided_audio.soundgen that synthesizes it
+    description: str
+
+    @property
+    def filename(self) -> str:
+        """File name in the sounds folder."""
+        return f"{self.name}.flac"
+
+    def render(self) -> NDArray[Any]:
+        """Synthesize the sound: float64 samples shaped (frames, 2), full scale 1.0."""
+        import numpy as np
+
+        from guided_audio import soundgen
+
+        make: Callable[[np.random.Generator], NDArray[Any]] = getattr(soundgen, self.maker)
+        return make(np.random.default_rng(self.seed))
+
+
+# Seeds are arbitrary fixed constants; changing one changes that sound's file.
+_SPECS = (
+    SoundSpec("soft-rain", "bed", 1101, "make_soft_rain",
+              "Soft rain with sparse gentle droplets, low-passed so it is not hissy."),
+    SoundSpec("ocean-swell", "bed", 1102, "make_ocean_swell",
+              "Slow ocean swell rising and falling every 7.5-10 seconds."),
+    SoundSpec("warm-room", "bed", 1103, "make_warm_room",
+              "Very quiet warm room tone: soft low noise, no hum."),
+    SoundSpec("gentle-drone", "bed", 1104, "make_gentle_drone",
+              "Gentle drone: a soft open fifth on A with very slow beating."),
+    SoundSpec("night-air", "bed", 1105, "make_night_air",
+              "Quiet night air with slow breathing-like movement and faint distant crickets."),
+    SoundSpec("singing-bowl", "cue", 2101, "make_singing_bowl",
+              "Singing bowl strike with slow beating and a long (~6 s) decay."),
+    SoundSpec("bell", "cue", 2102, "make_bell",
+              "Soft, warm meditation bell with a medium (~4 s) decay."),
+    SoundSpec("soft-chime", "cue", 2103, "make_soft_chime",
+              "Soft high chime near 880 Hz with a short (~2 s) decay."),
+    SoundSpec("wood-tick", "cue", 2104, "make_wood_tick",
+              "Soft wooden tick, a short gentle knock."),
+)
+CATALOGUE: dict[str, SoundSpec] = {spec.name: spec for spec in _SPECS}
+
+
 def library_dir() -> Path:
     """The folder of the built-in sounds."""
     return data_folder("guided_audio.builtin_sounds", "sounds")
@@ -31,12 +82,10 @@ def library_dir() -> Path:
 
 def catalogue() -> list[SoundInfo]:
     """Every built-in sound, beds first."""
-    from guided_audio.soundgen import SOUNDS
-
     folder = library_dir()
     found = [
         SoundInfo(spec.name, spec.kind, spec.description, folder / spec.filename)
-        for spec in SOUNDS.values()
+        for spec in CATALOGUE.values()
         if (folder / spec.filename).is_file()
     ]
     return sorted(found, key=lambda s: (s.kind != "bed", s.name))

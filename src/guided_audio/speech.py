@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, Protocol
 
 from guided_audio import publish
 from guided_audio.errors import BadInput, EngineError, ParameterError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 BUILTIN_ENGINE = "pyttsx3"  # always there: speaks when no better voice is installed, and for bare voice ids
@@ -257,6 +257,7 @@ class ClipCache:
 
     def _decode(self, data: bytes, key: str, identity: dict[str, str], line: Line) -> Clip | None:
         """The clip in an entry's bytes if every check passes, else None."""
+        import numpy as np
         size = hashlib.sha256().digest_size
         if len(data) > self.MAX_BYTES or len(data) < len(self.MAGIC) + size:
             return None
@@ -287,6 +288,7 @@ class ClipCache:
 
     def put(self, identity: dict[str, str], line: Line, clip: Clip) -> None:
         """Store a clip; an unwritable or full cache sets `write_error` (once) and is left alone."""
+        import numpy as np
         if self.write_error is not None:
             return  # it failed once in this render: do not try (and fail) again for every line
         key = self.key(identity, line)
@@ -460,6 +462,8 @@ def describe_line(n: int, total: int, text: str) -> str:
 def _read_clip(path: Path) -> Clip:
     import wave
 
+    import numpy as np
+
     try:
         with wave.open(str(path), "rb") as wav:
             if wav.getsampwidth() == 2:
@@ -477,6 +481,7 @@ def _read_clip(path: Path) -> Clip:
 
 def _checked(clip: Clip, line: Line, name: str | None = None) -> Clip:
     """Refuse silence: a line the engine could not speak is an error, never a quiet gap."""
+    import numpy as np
     name = name or describe_line(1, 1, line.text)
     words = max(1, len(line.text.split()))
     loud = np.abs(clip.samples) > 10 ** (SILENCE_DB / 20)
@@ -494,6 +499,7 @@ def _checked(clip: Clip, line: Line, name: str | None = None) -> Clip:
 
 def _prepared(clip: Clip, sample_rate: int) -> Clip:
     """Trim the engine's silent edges and resample to the session rate."""
+    import numpy as np
     loud = np.flatnonzero(np.abs(clip.samples) > 10 ** (SILENCE_DB / 20))
     pad = int(EDGE_PAD * clip.sample_rate)
     samples = clip.samples[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
