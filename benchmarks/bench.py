@@ -1,6 +1,8 @@
 """Render-time benchmark: our render against ffmpeg alone and against a plain pydub pipeline.
 
-    python benchmarks/bench.py [--practice breathing] [--minutes 20] [--format mp3] [--no-pydub]
+    python benchmarks/bench.py                       # breathing 20 min and reconnect-night 60 min, mp3 and flac
+    python benchmarks/bench.py --practice comfort --minutes 10 --format opus [--pydub]
+    GUIDED_AUDIO_FFMPEG=system python benchmarks/bench.py   # with the ffmpeg on PATH
 
 Every figure comes from this one run; the machine may be shared, so compare the ratios.
 """
@@ -89,34 +91,52 @@ def pydub_reference(sidecar: Path, fmt: encoding.Format, folder: Path) -> float:
     return time.perf_counter() - start
 
 
+CASES = [("breathing", 20.0), ("reconnect-night", 60.0)]  # the longest breathing session, the longest evening
+FORMATS = ["mp3", "flac"]
+
+
+def ffmpeg_version(exe: str) -> str:
+    """The first line of `ffmpeg -version`, shortened: which build ran."""
+    first = subprocess.run([exe, "-version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    return " ".join(first.split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--practice", default="breathing")
-    parser.add_argument("--minutes", type=float, default=20)
-    parser.add_argument("--format", default="mp3", choices=list(encoding.FORMATS))
-    parser.add_argument("--no-pydub", action="store_true", help="skip the slow pydub reference")
+    parser.add_argument("--practice", help="one practice instead of the standard cases")
+    parser.add_argument("--minutes", type=float, default=20, help="its length (with --practice)")
+    parser.add_argument("--format", action="append", choices=list(encoding.FORMATS),
+                        help="a format to measure (repeatable; default: mp3 and flac)")
+    parser.add_argument("--pydub", action="store_true", help="also time the slow pydub overlay pipeline")
+    parser.add_argument("--no-pydub", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = parser.parse_args()
-    fmt = encoding.FORMATS[args.format]
-    os.environ.setdefault("PYDUB_FFMPEG", ffmpeg_exe())
+    cases = [(args.practice, args.minutes)] if args.practice else CASES
+    formats = args.format or FORMATS
+    exe = ffmpeg_exe()
+    os.environ.setdefault("PYDUB_FFMPEG", exe)
+    print(f"ffmpeg: {ffmpeg_version(exe)} ({exe})")
+    print("Each row is one run, ours then ffmpeg alone encoding the same samples with the same binary;")
+    print("the speech cache is warmed first. Compare ratios: the machine may be shared.\n")
+    print(f"| {'practice':<16} | {'min':>3} | {'format':<6} | {'ours s':>7} | {'ffmpeg s':>8} | {'ratio':>5} "
+          f"| {'render() s':>10} | {'peak RSS MB':>11} |")
+    print(f"| {'-' * 16} | {'-' * 3}: | {'-' * 6} | {'-' * 6}: | {'-' * 7}: | {'-' * 4}: | {'-' * 9}: | {'-' * 10}: |")
     with tempfile.TemporaryDirectory(prefix="guided-audio-bench-") as tmp:
         folder = Path(tmp)
-        out = folder / f"ours{fmt.extension}"
-        print(f"{args.practice}, {args.minutes:g} minutes, {fmt.name}", flush=True)
-        cold, _, _ = ours(args.practice, args.minutes, out, fmt.name)  # fills the speech cache
-        wall, inner, rss = ours(args.practice, args.minutes, out, fmt.name)
-        alone = ffmpeg_alone(out, fmt, folder)
-        print(f"  our render (warm speech cache)   {wall:7.2f} s  (inside render(): {inner:.2f} s; "
-              f"first run {cold:.2f} s)")
-        print(f"  ffmpeg alone, same audio         {alone:7.2f} s")
-        print(f"  ratio ours / ffmpeg              {wall / alone:7.2f}  (render() alone: {inner / alone:.2f})")
-        print(f"  peak memory of our render        {rss:7.0f} MB")
-        if not args.no_pydub:
-            from pydub import AudioSegment
+        for practice, minutes in cases:
+            for name in formats:
+                fmt = encoding.FORMATS[name]
+                out = folder / f"ours{fmt.extension}"
+                ours(practice, minutes, out, fmt.name)  # fills the speech cache
+                wall, inner, rss = ours(practice, minutes, out, fmt.name)
+                alone = ffmpeg_alone(out, fmt, folder)
+                print(f"| {practice:<16} | {minutes:>3g} | {name:<6} | {wall:>7.2f} | {alone:>8.2f} | "
+                      f"{wall / alone:>5.2f} | {inner:>10.2f} | {rss:>11.0f} |", flush=True)
+                if args.pydub:
+                    from pydub import AudioSegment
 
-            AudioSegment.converter = ffmpeg_exe()
-            pydub = pydub_reference(out.with_suffix(".json"), fmt, folder)
-            print(f"  pydub overlay pipeline           {pydub:7.2f} s")
-            print(f"  ratio pydub / ours               {pydub / wall:7.2f}")
+                    AudioSegment.converter = exe
+                    pydub = pydub_reference(out.with_suffix(".json"), fmt, folder)
+                    print(f"    pydub overlay pipeline {pydub:.2f} s, {pydub / wall:.2f} times ours")
 
 
 if __name__ == "__main__":

@@ -243,15 +243,16 @@ def measure_file(path: Path) -> Measured:
     return measured
 
 
-def overshoots(path: Path, sample_rate: int, channels: int, frame: int) -> dict[int, float]:
-    """Frames of a written file whose 4x-oversampled peak passes the delivered ceiling.
+def overshoots(path: Path, sample_rate: int, channels: int, frame: int, raised_db: float = 0.0) -> dict[int, float]:
+    """Frames of a written file whose 4x-oversampled peak, raised by `raised_db`, passes the delivered ceiling.
 
     The file is decoded as a stream, so memory stays flat; only frames whose samples come
     within INTERSAMPLE_DB of the ceiling are oversampled. Returns frame index -> true peak (linear).
     """
     from scipy.signal import resample_poly
 
-    ceiling = 10 ** (DELIVERED_PEAK_DBTP / 20)
+    raise_by = 10 ** (raised_db / 20)
+    ceiling = 10 ** (DELIVERED_PEAK_DBTP / 20) / raise_by
     near = ceiling / 10 ** (INTERSAMPLE_DB / 20)
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
            "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(sample_rate), "-"]
@@ -273,7 +274,7 @@ def overshoots(path: Path, sample_rate: int, channels: int, frame: int) -> dict[
                 context = block[max(0, a - EDGE) : b + EDGE]
                 peak = float(np.abs(resample_poly(context, 4, 1, axis=0)).max())
                 if peak > ceiling:
-                    found[at + int(index)] = peak
+                    found[at + int(index)] = peak * raise_by
             at += -(-len(block) // frame)
     if proc.returncode != 0:
         raise EncoderError("ffmpeg could not decode the file it wrote")

@@ -84,6 +84,7 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     )
     timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
     mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices)
+    clips.clear()  # the mix keeps its own levelled copy of each clip: memory holds one, not two
     metadata = describe(program, settings, timeline)
     with publisher as publish:
         master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
@@ -122,12 +123,13 @@ def encode_verified(
         written = mastering.measure_file(path)
         if attempt == 1 or written.meets(target):
             break
+        raised = 0.0  # dB the next encode is louder than this one
         if written.lufs_known and abs(written.lufs - target) > mastering.LOUDNESS_TOLERANCE:
-            aim = target + max(-3.0, min(3.0, target - written.lufs))  # what the encoder took, given back
-            master = dataclasses.replace(mastering.plan(mix, aim, fmt.peak_ceiling), target_lufs=target)
-        if written.peak_known and written.true_peak > mastering.DELIVERED_PEAK_DBTP:
-            # the encoder overshot: limit harder only where the written file passed the ceiling
-            found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, master.frame)
+            raised = max(-3.0, min(3.0, target - written.lufs))  # what the encoder took, given back
+            master = dataclasses.replace(mastering.plan(mix, target + raised, fmt.peak_ceiling), target_lufs=target)
+        if written.peak_known and written.true_peak + raised > mastering.DELIVERED_PEAK_DBTP:
+            # the encoder overshot, or will once louder: limit harder only where the file (raised) passes the ceiling
+            found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, master.frame, raised_db=raised)
             master = mastering.tighten(master, found)
     if not written.meets(target, mastering.LOUDNESS_PROMISE):
         warnings.append(f"the written file measures {written.describe()}, not {target:g} LUFS within "
