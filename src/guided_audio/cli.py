@@ -116,9 +116,11 @@ def show(practice: str) -> None:
         click.echo(f"  {param.name} ({param.type}, default {default}; {param.describe_range()}{private})")
         click.echo(f"      {param.help}")
     click.echo("\nHealth flags (--set health=FLAG,FLAG or a session's health = [...]; private):")
+    said = {param.name: param.help for param in p.params if health.is_flag(param.name)}
     for flag in health.FLAGS:
-        if flag in p.health_flags:
-            click.echo(f"  {flag:<28} adapted: {health.FLAGS[flag]}")
+        if flag in p.health_flags:  # what this practice says for it, in its own help text
+            click.echo(f"  {flag:<28} adapted")
+            click.echo(f"      {said.get(flag) or health.FLAGS[flag]}")
         elif flag in p.unaffected_by:
             click.echo(f"  {flag:<28} needs no change in this practice")
         else:
