@@ -50,9 +50,17 @@ RUN_BREAK = 30  # seconds without a phase event that end a paced-breathing secti
 FIRST_REMINDER = 60  # seconds after a paced-breathing section starts
 REMINDER_GAP = 240  # seconds between reminders while paced breathing goes on
 LONGEST_OUT = 6.5  # seconds of out-breath allowed under a breath flag
-# Settings rendered alone besides the defaults, per practice: time-out's solo soothing track, heard by
+# Settings rendered alone besides the defaults, per practice: time-out's solo soothing track is heard by
 # one person (so it need not say "either of you can say not now").
-VARIANTS = {"time-out": [(("part", "soothe"),)]}
+VARIANTS = {
+    "time-out": [(("part", "soothe"),)],
+    # the sensate stages a therapist may set, grief-journal's shared mode and milestone, a short check-in
+    "gentle-touch": [(("stage", "2"),), (("stage", "3"),), (("stage", "4"),), (("stage", "5"),)],
+    "reconnect-night": [(("stage", "2"),), (("stage", "4"),)],
+    "grief-journal": [(("mode", "shared"),), (("mode", "shared"), ("milestone", "true")),
+                      (("together", "false"), ("milestone", "true"))],
+    "weekly-check-in": [(("frustration", "false"), ("request", "false"))],
+}
 
 
 # -- loading and rendering ----------------------------------------------------------------------
@@ -665,3 +673,9 @@ def test_names_are_text_never_markup(name: str, case: str) -> None:
     if missing:
         problems.append(f"name pieces never spoken: {missing}")
     check(r.label, problems)
+
+
+@pytest.mark.parametrize("name, minutes, settings", ALONE + SINGLE_FLAG)
+def test_the_length_asked_is_kept(name: str, minutes: float, settings: tuple) -> None:
+    r = render(name, minutes, settings)
+    check(r.label, [w for w in r.timeline.warnings if "longer than the" in w])

@@ -89,8 +89,21 @@ def plan(
             if layout.run(fill_samples=fill_samples + short, placing=False) > target:
                 break
             fill_samples += short
-    layout.run(fill_samples=fill_samples, placing=True)
+    end = layout.run(fill_samples=fill_samples, placing=True)
+    late = target_seconds is not None and end > (target_seconds + max(OVERRUN, 0.03 * target_seconds)) * sample_rate
+    if late and target_seconds is not None and layout.fill_weight() > 0:
+        layout.warnings.append(
+            f"the script's spoken parts take {_clock(end / sample_rate)}, longer than the {target_seconds / 60:g} "
+            "minutes asked, leaving no quiet time to share out: choose a longer session, or fewer options"
+        )
     return layout.timeline()
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{round(seconds % 60):02d}"
+
+
+OVERRUN = 15.0  # seconds past the target a session may run (whole breaths, a ringing bell) without a word
 
 
 def whole_line(text: str, wpm: int, role: str) -> tuple[Phrase, ...]:
