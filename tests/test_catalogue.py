@@ -64,3 +64,44 @@ def test_every_example_session_loads() -> None:
         if "parts" in tomllib.loads(path.read_text(encoding="utf-8")):
             program, _ = load(RenderRequest(str(path)))
             assert program.scripts(), path
+
+
+# -- the new practices, rendered for real ------------------------------------------------------
+
+THERAPIST = {
+    "small-wins": ("mp3", 5, {"partner_a": "Robin", "partner_b": "Kai", "stop_word": "lantern",
+                              "own_phrases": "I am allowed to rest", "health": "panic,stoma"}),
+    "closeness": ("ogg", 10, {"partner_a": "Jo", "partner_b": "Ren", "ritual": "tea on the porch",
+                              "massage_area": "shoulders", "health": "lymphedema"}),
+}
+
+
+def test_new_practices_render_with_a_therapists_settings(tmp_path: Path) -> None:
+    """The real engine and encoder: the file plays for the minutes asked, speaks, meets the
+    loudness target, and none of the private values is written anywhere beside the audio."""
+    import json
+
+    import mutagen
+    from conftest import loudness
+
+    from guided_audio.render import RenderRequest, render
+
+    for name, (fmt, minutes, settings) in THERAPIST.items():
+        out = tmp_path / f"{name}.{fmt}"
+        result = render(RenderRequest(name, dict(settings), minutes, voice="pyttsx3", second_voice="pyttsx3",
+                                      output=out))
+        assert abs(result.timeline.seconds - minutes * 60) <= 15, (name, result.timeline.seconds)
+        audio = mutagen.File(out)
+        assert audio is not None and abs(audio.info.length - minutes * 60) <= 15
+        lufs, peak = loudness(out)
+        assert abs(lufs + 16.0) <= 1.0 and peak <= -1.0, (name, lufs, peak)
+        doc = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        spoken = [e for e in doc["events"] if e["kind"] == "speech"]
+        assert sum(e["end"] - e["start"] for e in spoken) > minutes * 60 * 0.15, name
+        # What is said is in the captions and the lyrics (the stop word is spoken); nothing else holds it.
+        tags = {k: v for k, v in audio.tags.items() if "USLT" not in k and "LYRICS" not in k.upper()}
+        written = json.dumps({k: v for k, v in doc.items() if k != "events"}) + str(tags) + out.name
+        for key in ("stop_word", "own_phrases", "ritual"):
+            if key in settings:
+                assert settings[key] not in written, (name, key)
+        assert "stoma" not in written and "lymphedema" not in written and "panic" not in written
