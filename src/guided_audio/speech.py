@@ -384,20 +384,26 @@ def synthesize(
     for line in unique:
         by_voice.setdefault(line.voice or voice, []).append(line)
     cache = ClipCache(cache_dir)
-    raw: dict[Line, Clip] = {}
+    raw: dict[Line, Clip] = {}  # each clip trimmed and at `sample_rate`
     for spec, group in by_voice.items():
-        found, missing = _synthesize_voice(spec, group, cache, progress, report)
+        found, missing = _synthesize_voice(spec, group, cache, progress, report, sample_rate)
         raw.update(found)
         if missing:
-            raw.update(_fallback(spec, missing, cache, progress, report, strict))
+            raw.update(_fallback(spec, missing, cache, progress, report, strict, sample_rate))
     report.warnings.extend(cache.warnings(cache_dir))
-    return {line: _prepared(raw[line], sample_rate) for line in unique}
+    return {line: raw[line] for line in unique}
 
 
 def _synthesize_voice(
-    spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None], report: SpeechReport
+    spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None], report: SpeechReport,
+    sample_rate: int,
 ) -> tuple[dict[Line, Clip], list[Line]]:
-    """Clips of one voice from the cache or its engine, and the lines it has no audio for."""
+    """Clips of one voice from the cache or its engine, and the lines it has no audio for.
+
+    The cache keeps each clip as a render uses it (trimmed, at the session rate), so a warm
+    render neither resamples nor loads the engine's runtime; an entry kept at the engine's own
+    rate (as earlier versions did) is prepared once and written back.
+    """
     engine_name, voice_id = split_voice(spec)
     engine = get_engine(engine_name)
     identity = engine.identity(voice_id)
@@ -407,9 +413,12 @@ def _synthesize_voice(
         clip = cache.get(identity, line)
         if clip is None:
             todo.append(line)
-        else:
-            found[line] = clip
-            progress(1)
+            continue
+        if clip.sample_rate != sample_rate:
+            clip = _prepared(clip, sample_rate)
+            cache.put(identity, line, clip)
+        found[line] = clip
+        progress(1)
     report.cached += len(lines) - len(todo)
     missing: list[Line] = []
     if todo:
@@ -422,6 +431,7 @@ def _synthesize_voice(
                     missing.append(line)
                     continue
                 clip = _checked(finish(_read_clip(path)), line, describe_line(n, len(todo), line.text))
+                clip = _prepared(clip, sample_rate)
                 cache.put(identity, line, clip)
                 found[line] = clip
         finally:
@@ -432,7 +442,7 @@ def _synthesize_voice(
 
 def _fallback(
     spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None],
-    report: SpeechReport, strict: bool,
+    report: SpeechReport, strict: bool, sample_rate: int,
 ) -> dict[Line, Clip]:
     """Lines a voice could not provide, spoken by the default engine instead (or an error)."""
     first = lines[0]
@@ -446,7 +456,7 @@ def _fallback(
             f"{spec}: no recording {line_id(line.text)} for {line.text!r}; the speech engine says it instead"
         )
     substitutes = {line: Line(line.text, line.wpm, BUILTIN_ENGINE + ":") for line in lines}
-    found, _still = _synthesize_voice(None, list(substitutes.values()), cache, progress, report)
+    found, _still = _synthesize_voice(None, list(substitutes.values()), cache, progress, report, sample_rate)
     return {line: found[sub] for line, sub in substitutes.items()}
 
 

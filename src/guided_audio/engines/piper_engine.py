@@ -39,6 +39,7 @@ voices use the same constants against their own config's length_scale.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -213,12 +214,16 @@ def resolve_voice(voice: str | None) -> VoiceFiles:
 
 
 def _require_piper() -> str:
-    """piper-tts's version; ParameterError with the install command when it is missing."""
-    try:
-        import piper  # noqa: F401
+    """piper-tts's version; ParameterError with the install command when it is missing.
 
+    Found without importing it: a render whose lines are all in the speech cache never loads
+    the neural runtime (it is large: onnxruntime and scipy).
+    """
+    try:
+        if importlib.util.find_spec("piper") is None:
+            raise ImportError("piper")
         return metadata.version("piper-tts")
-    except (ImportError, metadata.PackageNotFoundError):
+    except (ImportError, ValueError, metadata.PackageNotFoundError):
         raise ParameterError(
             f"--voice piper: the Piper neural speech engine is not installed: {INSTALL_HINT}"
         ) from None
