@@ -56,7 +56,7 @@ def ffmpeg_alone(audio: Path, fmt: encoding.Format, folder: Path) -> float:
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(audio), "-f", "f32le", "-ar", "44100",
                     "-ac", "2", str(raw)], check=True)
     return timed([ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", str(raw),
-                  *fmt.codec_args, "-f", fmt.muxer, str(folder / f"ffmpeg{fmt.extension}")])
+                  *fmt.output_args, "-f", fmt.muxer, str(folder / f"ffmpeg{fmt.extension}")])
 
 
 def pydub_reference(sidecar: Path, fmt: encoding.Format, folder: Path) -> float:

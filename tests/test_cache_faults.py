@@ -284,7 +284,7 @@ def test_a_full_cache_is_done_without_and_leaves_no_temp_file(
     assert result.exit_code == 0, result.stderr
     (warning,) = warnings_of(result)
     assert os.strerror(errno.ENOSPC) in warning and "without caching" in warning
-    assert full.opened == 1  # after the first failure the render stops trying
+    assert full.opened == 2  # the speech cache stops trying after its first failure; the cover's tries once
     assert out.read_bytes() == primed["audio"].read_bytes()
     assert entries(cache) == [] and list((cache / "speech" / ".tmp").iterdir()) == []
 

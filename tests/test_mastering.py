@@ -6,7 +6,6 @@ loudness and 4x-oversampled true peak); for the meter itself it is pyloudnorm.
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 import subprocess
@@ -18,9 +17,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from guided_audio import ffmpeg, mastering, practices
+from guided_audio import ffmpeg, loudness, mastering, practices
 from guided_audio.ffmpeg import ffmpeg_exe
-from guided_audio.mastering import FRAME, LoudnessMeter, Master, _smooth
+from guided_audio.mastering import FRAME, Master, _smooth
 from guided_audio.mix import Levels
 from guided_audio.render import RenderRequest, render
 
@@ -81,13 +80,17 @@ def write_template(folder: Path, body: str, *, ambient: str = "warm-room", name:
     return path
 
 
-def feed_in_odd_blocks(meter: LoudnessMeter, signal: np.ndarray) -> None:
-    sizes = itertools.cycle([1, 997, 4411, 12345, 7, 65543, 441, 3000])
-    at = 0
-    while at < len(signal):
-        size = next(sizes)
-        meter.feed(signal[at : at + size])
-        at += size
+def frame_energies(signal: np.ndarray) -> np.ndarray:
+    """K-weighted energy of every 10 ms frame (all channels), as the master's model keeps them."""
+    power = loudness.k_power(signal, SR)
+    frames = -(-len(power) // FRAME_SAMPLES)
+    padded = np.zeros(frames * FRAME_SAMPLES)
+    padded[: len(power)] = power
+    return padded.reshape(frames, FRAME_SAMPLES).sum(axis=1)
+
+
+def lufs_of(energies: np.ndarray) -> float:
+    return loudness.integrated(energies, FRAME_SAMPLES, SR)
 
 
 def noise_bursts(channels: int, seed: int = 7) -> np.ndarray:
@@ -124,21 +127,33 @@ def reference_lufs(signal: np.ndarray) -> float:
 
 @pytest.mark.parametrize("channels", [2, 1])
 @pytest.mark.parametrize("make", [noise_bursts, sine_with_silences], ids=["noise-bursts", "sine-silences"])
-def test_meter_in_odd_blocks_matches_pyloudnorm(make, channels):
+def test_meter_matches_pyloudnorm(make, channels):
     signal = make(channels)
-    meter = LoudnessMeter(SR, channels)
-    feed_in_odd_blocks(meter, signal)
-    ours, ref = meter.integrated(), reference_lufs(signal)
+    ref = reference_lufs(signal)
     assert np.isfinite(ref)
-    assert ours == pytest.approx(ref, abs=0.05)
+    assert lufs_of(frame_energies(signal)) == pytest.approx(ref, abs=0.1)
 
 
-def test_meter_does_not_depend_on_block_sizes():
-    signal = noise_bursts(2, seed=3)
-    whole, odd = LoudnessMeter(SR, 2), LoudnessMeter(SR, 2)
-    whole.feed(signal)
-    feed_in_odd_blocks(odd, signal)
-    assert odd.integrated() == pytest.approx(whole.integrated(), abs=1e-3)
+def test_k_weighting_has_the_recommendations_coefficients_at_48_khz():
+    (shelf_b, shelf_a), (hp_b, hp_a) = loudness.k_weighting(48000)
+    assert shelf_b == pytest.approx((1.53512485958697, -2.69169618940638, 1.19839281085285), abs=1e-9)
+    assert shelf_a == pytest.approx((1.0, -1.69065929318241, 0.73248077421585), abs=1e-9)
+    assert hp_b == (1.0, -2.0, 1.0)
+    assert hp_a == pytest.approx((1.0, -1.99004745483398, 0.99007225036621), abs=1e-9)
+
+
+def test_looped_power_is_the_steady_state_of_the_loop():
+    loop = noise_bursts(2, seed=5)[: 3 * SR]
+    steady = loudness.k_power(np.concatenate([loop, loop]), SR)[len(loop):]
+    assert np.allclose(loudness.k_power(loop, SR, loop=True), steady, rtol=1e-6, atol=1e-12)
+
+
+def test_true_peak_envelope_finds_the_peak_between_samples():
+    n = np.arange(SR)
+    x = (0.5 * np.sin(2 * np.pi * n / 4 + np.pi / 4)).astype(np.float32)[:, None]  # samples at +-0.354
+    envelope = loudness.peak_envelope(x)
+    assert np.abs(x).max() == pytest.approx(0.354, abs=1e-3)
+    assert envelope[100:-100].max() == pytest.approx(0.5, abs=0.01)
 
 
 def limiter_like_gains(frames: int) -> np.ndarray:
@@ -153,16 +168,13 @@ def limiter_like_gains(frames: int) -> np.ndarray:
 
 def test_integrated_with_frame_gains_matches_the_scaled_signal():
     signal = noise_bursts(2, seed=11)
-    meter = LoudnessMeter(SR, 2)
-    feed_in_odd_blocks(meter, signal)
-    frames = -(-len(signal) // FRAME_SAMPLES)
+    energies = frame_energies(signal)
+    frames = len(energies)
     gains = limiter_like_gains(frames)
     scaled = signal * np.repeat(gains, FRAME_SAMPLES)[: len(signal), None].astype(np.float32)
-    assert meter.integrated(gains) == pytest.approx(reference_lufs(scaled), abs=0.1)
-    # all ones change nothing
-    assert meter.integrated(np.ones(frames)) == pytest.approx(meter.integrated(), abs=1e-4)
+    assert lufs_of(energies * gains**2) == pytest.approx(reference_lufs(scaled), abs=0.15)
     # (not exactly -6.02 dB for half the gain: the quietest bursts fall under the -70 LUFS gate)
-    assert meter.integrated(np.full(frames, 0.5)) == pytest.approx(reference_lufs(signal * 0.5), abs=0.05)
+    assert lufs_of(energies * 0.25) == pytest.approx(reference_lufs(signal * 0.5), abs=0.1)
 
 
 # -- the limiter curve ---------------------------------------------------------------------
@@ -273,7 +285,14 @@ def test_peaky_click_train_is_limited_and_on_target(peaky_template, tmp_path, ca
     assert result.master.limiter.min() < 0.5  # the limiter really had work to do
     lufs, peak = ebur128(result.audio)
     assert peak <= TRUE_PEAK_LIMIT
-    assert lufs == pytest.approx(-16.0, abs=LU_TOLERANCE)
+    if fmt == "flac":
+        assert lufs == pytest.approx(-16.0, abs=LU_TOLERANCE)
+    else:
+        # A lossy encoder low-passes much of a full-scale click train's energy away (Debian's LAME
+        # took 1.4 LU here), and raising the gain only feeds the limiter: the render may miss the
+        # target on such a signal, but never silently.
+        missed = [w for w in result.warnings if "the written file measures" in w]
+        assert lufs == pytest.approx(-16.0, abs=LU_TOLERANCE) or missed, (lufs, result.warnings)
 
 
 def test_peaky_click_train_in_m4a_stays_under_minus_1_dbtp(peaky_template, tmp_path, cache_dir, which_ffmpeg):
@@ -361,16 +380,16 @@ class _Planned(Exception):
 
 
 def planned_master(monkeypatch: pytest.MonkeyPatch, request: RenderRequest) -> Master:
-    real_plan, found = mastering.plan, []
+    real_plan, found = mastering.predict, []
 
     def plan_then_stop(*args, **kwargs):
         found.append(real_plan(*args, **kwargs))
         raise _Planned
 
-    monkeypatch.setattr(mastering, "plan", plan_then_stop)
+    monkeypatch.setattr(mastering, "predict", plan_then_stop)
     with pytest.raises(_Planned):
         render(request)
-    monkeypatch.setattr(mastering, "plan", real_plan)
+    monkeypatch.setattr(mastering, "predict", real_plan)
     return found[0]
 
 
@@ -387,3 +406,27 @@ def test_breathing_levels_do_not_depend_on_session_length(monkeypatch, tmp_path,
     assert masters[20].gain_db == pytest.approx(masters[10].gain_db, abs=3.0)
     for master in masters.values():
         assert 20 * np.log10(master.limiter.min()) > -8.0  # limiting stays a peak control
+
+
+@pytest.mark.parametrize("practice, channels", [("breathing", 2), ("comfort", 1)])
+def test_the_model_predicts_the_rendered_mix(practice, channels, monkeypatch, tmp_path, cache_dir):
+    """The master plans from the mix's parts; the mix rendered for real has that loudness, and
+    no frame's true peak passes the model's bound."""
+    captured = []
+
+    def grab(mix, *args, **kwargs):
+        captured.append(mix)
+        raise _Planned
+
+    monkeypatch.setattr(mastering, "predict", grab)
+    with pytest.raises(_Planned):
+        render(RenderRequest(practice=builtin_or_skip(practice), minutes=5, output=tmp_path / "m.flac",
+                             cache_dir=cache_dir, voice="pyttsx3", channels=channels))
+    mix = captured[0]
+    energy, bound = mix.model(FRAME_SAMPLES)
+    audio = mix.render(0, mix.length)
+    assert lufs_of(energy) == pytest.approx(lufs_of(frame_energies(audio)), abs=0.3)
+    envelope = loudness.peak_envelope(audio)
+    frames = len(envelope) // FRAME_SAMPLES
+    actual = envelope[: frames * FRAME_SAMPLES].reshape(frames, FRAME_SAMPLES).max(axis=1)
+    assert (actual <= bound[:frames] * 1.0001 + 1e-6).all()

@@ -47,6 +47,36 @@ def generate(title: str, subtitle: str, key: str) -> bytes:
     return out.getvalue()
 
 
+def cached(title: str, subtitle: str, key: str, cache_dir: Path) -> bytes:
+    """`generate`, kept in the cache folder: a render with a cover made before needs no imaging library.
+
+    The entry is named by everything that changes the image (the words, the size, the version
+    of the library that drew it); a cache that cannot be read or written is simply not used.
+    """
+    from importlib import metadata
+
+    try:
+        drawer = metadata.version("pillow")
+    except metadata.PackageNotFoundError:
+        drawer = "?"
+    name = hashlib.sha256(repr((title, subtitle, key, SIZE, PALETTES, drawer, 1)).encode()).hexdigest()
+    path = cache_dir / "covers" / f"{name}.png"
+    try:
+        data = path.read_bytes()
+        if data.startswith(b"\x89PNG"):
+            return data
+    except OSError:
+        pass
+    data = generate(title, subtitle, key)
+    try:
+        from guided_audio.publish import write_through
+
+        write_through(path, data, cache_dir / "covers" / ".tmp")
+    except OSError:
+        pass
+    return data
+
+
 def load(path: Path) -> tuple[bytes, str]:
     """A user's cover image as (bytes, mime type); PNG and JPEG are what players show."""
     try:

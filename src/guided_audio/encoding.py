@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
@@ -18,6 +18,9 @@ from guided_audio.tags import ISO639_2, Chapter, ffmetadata
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+DEMUXERS = {"adts": "aac"}  # the reader of a streaming muxer, where its name differs
+PIPE_BUFFER = 1 << 20  # bytes buffered in the pipe into the encoder, where the system allows it
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,13 @@ class Format:
     description: str
     ffmpeg_chapters: bool = False  # chapters go in while encoding (mutagen cannot write them)
     peak_ceiling: float = -2.0  # dBTP the mix is limited to, so the encoded file stays under -1 dBTP
+    muxer_options: tuple[tuple[str, str], ...] = ()  # the muxer's own options, e.g. ID3 version
+    stream: str = ""  # a muxer that can stream the same encoded audio into a pipe (default: `muxer`)
+
+    @property
+    def output_args(self) -> list[str]:
+        """ffmpeg's arguments for this format's codec and muxer options, before '-f MUXER PATH'."""
+        return [*self.codec_args, *(arg for key, value in self.muxer_options for arg in (f"-{key}", value))]
 
 
 FORMATS: dict[str, Format] = {}
@@ -43,15 +53,16 @@ def register_format(fmt: Format) -> None:
 
 
 for _fmt in (
-    Format("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "4"), "id3",
-           "MP3 128 kb/s (plays everywhere)"),
+    Format("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-b:a", "128k"), "id3",
+           "MP3 128 kb/s (plays everywhere)", muxer_options=(("id3v2_version", "4"),)),
     Format("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "5"), "vorbis", "Ogg Vorbis quality 5",
            peak_ceiling=-2.5),
     Format("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "96k", "-ar", "48000"), "vorbis", "Opus 96 kb/s",
-           peak_ceiling=-3.0),  # Opus overshoots most: up to 1.2 dB on sharp speech here
+           peak_ceiling=-3.0, stream="ogg"),  # Opus overshoots most: up to 1.2 dB on sharp speech here
     Format("flac", ".flac", "flac", ("-c:a", "flac", "-sample_fmt", "s16"), "flac", "FLAC, lossless 16-bit"),
-    Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"), "mp4", "AAC 128 kb/s in MP4",
-           ffmpeg_chapters=True, peak_ceiling=-3.0),  # AAC overshoots sharp clicks by 2-3 dB
+    Format("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "128k"), "mp4", "AAC 128 kb/s in MP4",
+           ffmpeg_chapters=True, peak_ceiling=-3.0,  # AAC overshoots sharp clicks by 2-3 dB
+           muxer_options=(("movflags", "+faststart"),), stream="adts"),
     Format("wav", ".wav", "wav", ("-c:a", "pcm_s16le",), None, "WAV 16-bit (no tags; an intermediate)"),
 ):
     register_format(_fmt)
@@ -83,28 +94,53 @@ def encode(
     progress: Callable[[int], None] = lambda n: None,
     chapters: tuple[Chapter, ...] = (),
     language: str = "en",
-) -> None:
-    """Stream float32 blocks into ffmpeg, which writes `path` in `fmt`."""
+    tap: Sequence[str] = (),
+) -> str | None:
+    """Stream float32 blocks into ffmpeg, which writes `path` in `fmt`.
+
+    With `tap` (the arguments of a second ffmpeg after its input, e.g. a loudness meter), the
+    encoder also streams the very audio it writes into that second ffmpeg, which reads it while
+    the encoding goes on, on the other core; its messages (stderr) are returned. A format whose
+    chapters ffmpeg writes cannot be streamed that way (the stream drops them): then None is
+    returned and the caller reads the file instead.
+    """
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
         "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
     ]
+    streamed = bool(tap) and not (fmt.ffmpeg_chapters and chapters)
     with tempfile.TemporaryDirectory(prefix="guided-audio-encode-") as tmp:
         if fmt.ffmpeg_chapters and chapters:  # MP4 chapters: mutagen cannot write them, ffmpeg can
             meta = Path(tmp) / "chapters.txt"
             meta.write_text(ffmetadata(chapters), encoding="utf-8")
             cmd += ["-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_chapters", "1"]
-        cmd += [*fmt.codec_args, "-metadata:s:a:0", f"language={ISO639_2.get(language, 'und')}",
-                "-f", fmt.muxer, str(path)]
+        cmd += [*fmt.codec_args, "-metadata:s:a:0", f"language={ISO639_2.get(language, 'und')}"]
+        if streamed:
+            options = "".join(f":{key}={value}" for key, value in fmt.muxer_options)
+            target = str(path).replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[")
+            stream = fmt.stream or fmt.muxer  # if the reader fails, the file is still written ('onfail')
+            cmd += ["-map", "0:a", "-f", "tee", f"[f={fmt.muxer}{options}]{target}|[f={stream}:onfail=ignore]pipe:1"]
+            reader = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-f", DEMUXERS.get(stream, stream),
+                      "-i", "pipe:0", *tap]
+            return _run(cmd, blocks, fmt, progress, reader)
+        cmd += [*fmt.output_args[len(fmt.codec_args):], "-f", fmt.muxer, str(path)]
         _run(cmd, blocks, fmt, progress)
+        return None
 
 
 def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format,
-         progress: Callable[[int], None]) -> None:
+         progress: Callable[[int], None], reader_cmd: list[str] | None = None) -> str | None:
     import numpy as np
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors)
+    with tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as heard:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors,
+                                stdout=subprocess.PIPE if reader_cmd else subprocess.DEVNULL)
+        reader = None
+        if reader_cmd:
+            reader = subprocess.Popen(reader_cmd, stdin=proc.stdout, stdout=subprocess.DEVNULL, stderr=heard)
+            assert proc.stdout is not None
+            proc.stdout.close()  # the reader holds it now: it sees the end when the encoder exits
         assert proc.stdin is not None
+        _widen(proc.stdin)
         # A writer thread feeds ffmpeg while this thread mixes the next blocks: numpy
         # releases the GIL, so mixing and encoding run on two cores at once.
         queue: Queue[bytes | None] = Queue(maxsize=8)
@@ -117,6 +153,8 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
                 progress(len(block))
         except BaseException:
             proc.kill()
+            if reader is not None:
+                reader.kill()
             raise
         finally:
             _put(queue, None, writer)
@@ -125,6 +163,7 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
                 with contextlib.suppress(BrokenPipeError):
                     proc.stdin.close()
         status = proc.wait()
+        read_status = reader.wait() if reader is not None else 0
         if status != 0:
             errors.seek(0)
             lines = errors.read().decode("utf-8", "replace").strip().splitlines()
@@ -132,6 +171,23 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
                 f"ffmpeg could not encode {fmt.name} ({lines[-1] if lines else f'exit status {status}'}); "
                 f"check that {ffmpeg_exe()} works and has the {fmt.codec_args[1]} encoder"
             )
+        if reader is None or read_status != 0:
+            return None
+        heard.seek(0)
+        return heard.read().decode("utf-8", "replace")
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Give the pipe into ffmpeg a larger buffer where the system allows it (Linux: up to 1 MiB).
+
+    ffmpeg drains the default 64 KiB in about a millisecond; with more buffered, it does not
+    wait whenever the writer thread waits its turn for the interpreter.
+    """
+    import fcntl
+
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+    with contextlib.suppress(OSError, ValueError):
+        fcntl.fcntl(pipe.fileno(), setpipe, PIPE_BUFFER)
 
 
 def _feed(queue: Queue[bytes | None], pipe: IO[bytes]) -> None:

@@ -68,4 +68,4 @@ def decode_audio(path: str, *, sample_rate: int, channels: int) -> NDArray[Any]:
          "-ar", str(sample_rate), "-"],
         what=f"decoding {path}",
     )
-    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels).copy()
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels)  # read-only, and no second copy

@@ -1,9 +1,10 @@
 """Mastering: one fixed gain to the target loudness, and a true-peak limiter only where needed.
 
-Loudness is measured per ITU-R BS.1770-4 (K-weighting from pyloudnorm's filter design,
-400 ms gating blocks on a 100 ms hop) while the mix streams past, so memory does not
-grow with the session's length. The limiter is planned from per-frame true peaks
-(4x oversampled) as a slow gain curve and applied when the mix is rendered again.
+The plan is made without rendering the session: its loudness (ITU-R BS.1770-4, 400 ms gating
+blocks on a 100 ms hop) and a bound of its true peak in every 10 ms frame are predicted from
+its parts (`Mix.model`); only the frames that could reach the ceiling are mixed and measured
+(4x oversampled). The limiter is a slow gain curve over those frames, applied while the mix
+streams into the encoder, and the file that is written is measured again (`render`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from guided_audio import loudness
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.mix import STEP, Mix, release_curve
@@ -61,55 +64,6 @@ class Master:
         return np.clip(out, -1.0, 1.0, out=out)
 
 
-class LoudnessMeter:
-    """Integrated loudness (BS.1770-4) of a signal fed in consecutive blocks.
-
-    It keeps the K-weighted energy of every 10 ms frame, so the loudness of the same
-    signal under a slowly varying gain (the limiter's) can be computed without
-    rendering the mix again.
-    """
-
-    def __init__(self, sample_rate: int, channels: int = 2):
-        import pyloudnorm  # scipy.signal takes a second to import: only renders pay for it
-
-        filters = pyloudnorm.Meter(sample_rate)._filters
-        # float32 filtering is several times faster and far more precise than a meter needs
-        self.sos = np.array([np.concatenate([f.b, f.a]) for f in filters.values()], dtype=np.float32)
-        self.state = np.zeros((len(self.sos), 2, channels), dtype=np.float32)
-        self.frame = int(round(sample_rate * FRAME))
-        self.carry = np.zeros((0, channels), dtype=np.float32)
-        self.energies: list[NDArray[Any]] = []  # K-weighted energy per frame, channels summed
-
-    def feed(self, block: NDArray[Any]) -> None:
-        from scipy.signal import sosfilt
-
-        weighted, self.state = sosfilt(self.sos, block, axis=0, zi=self.state)
-        data = np.concatenate([self.carry, weighted]) if len(self.carry) else weighted
-        whole = len(data) // self.frame * self.frame
-        frames = data[:whole].reshape(-1, self.frame, data.shape[1])
-        self.energies.append(np.einsum("ijk,ijk->i", frames, frames))
-        self.carry = data[whole:]
-
-    def integrated(self, frame_gains: NDArray[Any] | None = None) -> float:
-        """Integrated loudness in LUFS, optionally as if each frame were scaled by a gain."""
-        energy = np.concatenate(self.energies) if self.energies else np.zeros(0)
-        if frame_gains is not None:
-            energy = energy * frame_gains[: len(energy)] ** 2
-        per_hop = round(0.1 / FRAME)  # 100 ms hops; gating blocks are four hops (400 ms)
-        hops = energy[: len(energy) // per_hop * per_hop].reshape(-1, per_hop).sum(axis=1)
-        if len(hops) < 4:
-            return float("-inf")
-        blocks = (hops[:-3] + hops[1:-2] + hops[2:-1] + hops[3:]) / (4 * per_hop * self.frame)
-        with np.errstate(divide="ignore"):
-            loudness = -0.691 + 10 * np.log10(blocks)
-        gated = blocks[loudness >= -70.0]
-        if not len(gated):
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        final = gated[-0.691 + 10 * np.log10(gated) >= relative]
-        return float(-0.691 + 10 * np.log10(final.mean()))
-
-
 def sample_peaks(block: NDArray[Any], frame: int) -> NDArray[Any]:
     """The largest sample of each frame of a block (the last frame may be short)."""
     n = len(block) // frame * frame
@@ -120,13 +74,10 @@ def sample_peaks(block: NDArray[Any], frame: int) -> NDArray[Any]:
 
 
 def true_peaks(mix: Mix, peaks: NDArray[Any], frame: int, candidates: NDArray[Any]) -> NDArray[Any]:
-    """`peaks` with 4x-oversampled true peaks for the candidate frames, rendered again in runs.
+    """`peaks` with the candidate frames' true peaks (4x oversampled) as the mix really has them.
 
-    Only frames that could pass the ceiling need it, so only they are mixed again: a few
-    runs of speech, not the whole session.
+    Only those frames are mixed again, in runs: a few stretches of speech, not the session.
     """
-    from scipy.signal import resample_poly
-
     peaks = peaks.copy()
     if not len(candidates):
         return peaks
@@ -135,41 +86,58 @@ def true_peaks(mix: Mix, peaks: NDArray[Any], frame: int, candidates: NDArray[An
     for run in np.split(candidates, breaks):
         a = max(0, int(run[0]) * frame - EDGE)
         b = min(mix.length, (int(run[-1]) + 1) * frame + EDGE)
-        upsampled = np.abs(resample_poly(mix.render(a, b), 4, 1, axis=0)).max(axis=1)
-        starts = np.maximum(0, (run * frame - a) * 4)  # each frame's stretch, to the next one's start
-        peaks[run] = np.maximum(peaks[run], np.maximum.reduceat(upsampled, starts))
+        envelope = loudness.peak_envelope(mix.render(a, b))
+        starts = np.clip(run * frame - a, 0, len(envelope) - 1)
+        peaks[run] = np.maximum.reduceat(envelope, starts)
     return peaks
 
 
-def plan(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK_CEILING_DBTP) -> Master:
-    """Measure the mix once and plan the gain and the limiter that bring it to the target."""
-    meter = LoudnessMeter(mix.sr, mix.channels)
-    frame = meter.frame
-    peaks = []
-    for _, block in mix.blocks(size=frame * 256):
-        meter.feed(block)
-        peaks.append(sample_peaks(block, frame))
-    measured = meter.integrated()
+def predict(mix: Mix, target_lufs: float = DEFAULT_LUFS, ceiling_dbtp: float = PEAK_CEILING_DBTP) -> Master:
+    """Plan the gain and the limiter from the mix's parts, without rendering the mix.
+
+    Each clip, cue and bed is measured once and placed where the timeline plays it
+    (`Mix.model`): the session's loudness and an upper bound of its true peak in every frame
+    follow, for a fraction of a pass over the samples. The written file is measured after
+    encoding all the same (see `render.encode_verified`).
+    """
+    frame = int(round(mix.sr * FRAME))
+    energy, peaks = mix.model(frame)
+
+    def integrated(frame_gains: NDArray[Any] | None = None) -> float:
+        scaled = energy if frame_gains is None else energy * frame_gains[: len(energy)] ** 2
+        return loudness.integrated(scaled, frame, mix.sr)
+
+    first = _fit(integrated, peaks, frame, target_lufs, ceiling_dbtp)
+    if not np.isfinite(first.measured_lufs):
+        return first
+    # The bound adds the layers' peaks as if they met; where it could touch the ceiling, the
+    # frames are mixed and measured as they are (the gain only falls once they are exact).
+    reach = 10 ** (first.gain_db / 20)
+    refined = true_peaks(mix, peaks, frame, np.flatnonzero(peaks * reach > 10 ** (ceiling_dbtp / 20)))
+    return _fit(integrated, refined, frame, target_lufs, ceiling_dbtp)
+
+
+def _fit(
+    integrated: Callable[[NDArray[Any] | None], float], peaks: NDArray[Any], frame: int,
+    target_lufs: float, ceiling_dbtp: float,
+) -> Master:
+    """The gain to the target, and the limiter that keeps `peaks` (per frame) under the ceiling."""
+    measured = integrated(None)
     if not np.isfinite(measured):
         return Master(0.0, np.ones(1), frame, measured, target_lufs)
     ceiling = 10 ** (ceiling_dbtp / 20)
     gain_db = target_lufs - measured
-    # A true peak lies at most ~3.5 dB over the samples around it; with the largest gain the
-    # make-up may reach, frames below this cannot touch the ceiling and need no oversampling.
-    reach = 10 ** ((gain_db + MAX_MAKEUP_DB + INTERSAMPLE_DB) / 20)
-    raw = np.concatenate(peaks)
-    raw_peaks = true_peaks(mix, raw, frame, np.flatnonzero(raw * reach > ceiling))
-    limiter = _limiter(raw_peaks, gain_db, ceiling)
+    limiter = _limiter(peaks, gain_db, ceiling)
     planned = gain_db
     for _ in range(MAKEUP_ROUNDS):  # limiting takes a little loudness: make it up, limit again
         if limiter.min() >= 1.0:
             break
-        limited = meter.integrated(limiter)
+        limited = integrated(limiter)
         error = target_lufs - (limited + gain_db)
         if not np.isfinite(limited) or abs(error) < 0.05:
             break
         gain_db = min(gain_db + error, planned + MAX_MAKEUP_DB)
-        limiter = _limiter(raw_peaks, gain_db, ceiling)
+        limiter = _limiter(peaks, gain_db, ceiling)
         if gain_db >= planned + MAX_MAKEUP_DB:
             break
     return Master(gain_db, limiter, frame, measured, target_lufs)
@@ -249,8 +217,6 @@ def overshoots(path: Path, sample_rate: int, channels: int, frame: int, raised_d
     The file is decoded as a stream, so memory stays flat; only frames whose samples come
     within INTERSAMPLE_DB of the ceiling are oversampled. Returns frame index -> true peak (linear).
     """
-    from scipy.signal import resample_poly
-
     raise_by = 10 ** (raised_db / 20)
     ceiling = 10 ** (DELIVERED_PEAK_DBTP / 20) / raise_by
     near = ceiling / 10 ** (INTERSAMPLE_DB / 20)
@@ -272,7 +238,7 @@ def overshoots(path: Path, sample_rate: int, channels: int, frame: int, raised_d
             for index in np.flatnonzero(peaks > near):
                 a, b = int(index) * frame, min(len(block), (int(index) + 1) * frame)
                 context = block[max(0, a - EDGE) : b + EDGE]
-                peak = float(np.abs(resample_poly(context, 4, 1, axis=0)).max())
+                peak = float(loudness.peak_envelope(context).max())
                 if peak > ceiling:
                     found[at + int(index)] = peak * raise_by
             at += -(-len(block) // frame)

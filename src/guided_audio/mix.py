@@ -9,6 +9,7 @@ never masked by its cue. The bed fades in, out, and across changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from guided_audio import loudness
 from guided_audio.levels import Levels as Levels
 from guided_audio.speech import Clip, Line
 from guided_audio.timeline import Event, Timeline
@@ -113,6 +115,111 @@ class Mix:
                     nxt = starts[n + 2]
                     ahead.append(pool.submit(self.render, nxt, min(self.length, nxt + size)))
                 yield start, block
+
+    def model(self, frame: int) -> tuple[NDArray[Any], NDArray[Any]]:
+        """The mix described per frame without rendering it: (K-weighted energy, peak bound).
+
+        Each distinct clip, cue and bed is analysed once, as a whole; its energy is placed where
+        the timeline puts it, under the gains and the ducking the mix applies there. The layers
+        are unrelated sounds, so their energies add. The peak bound is the sum of the layers'
+        true peaks (4x oversampled) in the frame: the mix can never go above it.
+        """
+        count = -(-self.length // frame)
+        energy = np.zeros(count)
+        peak = np.zeros(count)
+        centres = (np.arange(count) + 0.5) * frame
+        edges = np.arange(count + 1) * frame
+
+        def ducking_at(t: NDArray[Any]) -> NDArray[Any]:
+            return np.interp(t, *self.ducking) if len(self.ducking[0]) else np.zeros(len(t))
+
+        depth = ducking_at(centres)  # for the energy: the level in the middle of the frame
+        # for the peaks: the least ducking anywhere in the frame (gains are held for STEP samples)
+        least = np.minimum(ducking_at(edges[:-1] - STEP), ducking_at(edges[1:]))
+        stereo = self.channels == 2
+        # the voice: a mono clip is heard in both channels (twice its energy), unducked
+        voice = float(self.voice.gain) ** 2
+        for sound, starts in _by_sound(self.voice.sounds):
+            self._place(energy, peak, sound, starts, frame, voice * (2 if stereo else 1), math.sqrt(voice))
+        # cues and the breath guide: ducked a little under speech
+        effects, effect_peak = np.zeros(count), np.zeros(count)
+        cue = float(self.cues.gain) ** 2
+        for sound, starts in _by_sound(self.cues.sounds):
+            self._place(effects, effect_peak, self._heard(sound), starts, frame, cue, math.sqrt(cue))
+        self._guide_model(effects, effect_peak, frame, 2 if stereo else 1)
+        energy += effects * 10 ** (-self.levels.cue_duck * depth / 10)
+        peak += effect_peak * 10 ** (-self.levels.cue_duck * least / 20)
+        # the beds: each segment's loop under its fades and the ducking
+        bed, bed_peak = (db(self.levels.bed) * 10 ** (-self.levels.duck * d / 20) for d in (depth, least))
+        for seg in self.beds:
+            fade_peak = np.maximum(_fade(edges[:-1] - STEP, seg), _fade(edges[1:], seg))
+            self._bed_model(energy, peak, seg, frame, bed * _fade(centres, seg), bed_peak * fade_peak)
+        return energy, peak
+
+    def _heard(self, sound: NDArray[Any]) -> NDArray[Any]:
+        """A stereo sound as the output channels hear it (mixed down for a mono file)."""
+        if self.channels == 1 and sound.ndim == 2 and sound.shape[1] == 2:
+            return np.asarray(sound.mean(axis=1, keepdims=True))
+        return sound
+
+    def _place(self, energy: NDArray[Any], peak: NDArray[Any], sound: NDArray[Any], starts: list[int],
+               frame: int, power_gain: float, peak_gain: float) -> None:
+        """Add a sound's energy and peaks at every start where it plays."""
+        n = len(sound)
+        if not n:
+            return
+        cumulative = np.concatenate([[0.0], np.cumsum(loudness.k_power(sound, self.sr))])
+        envelope = loudness.peak_envelope(sound)
+        for start in starts:
+            first, last = start // frame, min((start + n - 1) // frame, len(energy) - 1)
+            if last < first:
+                continue
+            edges = np.clip(np.arange(first, last + 2) * frame - start, 0, n)
+            energy[first : last + 1] += (cumulative[edges[1:]] - cumulative[edges[:-1]]) * power_gain
+            peak[first : last + 1] += np.maximum.reduceat(envelope, edges[:-1]) * peak_gain
+
+    def _guide_model(self, energy: NDArray[Any], peak: NDArray[Any], frame: int, channels: int) -> None:
+        """The guide's energy and peak per frame, from its swell (its tones lie where K-weighting is flat)."""
+        gain = db(self.levels.guide)
+        for e in self.guides:
+            first, last = e.start // frame, min((e.end - 1) // frame, len(energy) - 1)
+            if last < first:
+                continue
+            bounds = np.clip(np.arange(first, last + 2) * frame, e.start, e.end)
+            middle = (bounds[1:] + bounds[:-1]) / 2
+            x = (middle - e.start) / max(e.end - e.start, 1)
+            lo, hi = e.levels
+            swell = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
+            amplitude = swell * gain
+            mean_square = amplitude**2 * (1 + (0.35 * swell) ** 2 + (0.12 * swell) ** 2) / 2
+            energy[first : last + 1] += mean_square * (bounds[1:] - bounds[:-1]) * channels
+            peak[first : last + 1] += amplitude * (1 + 0.35 * swell + 0.12 * swell)
+
+    def _bed_model(self, energy: NDArray[Any], peak: NDArray[Any], seg: BedSegment, frame: int,
+                   gains: NDArray[Any], peak_gains: NDArray[Any]) -> None:
+        """A bed segment's energy and peaks per frame: its loop's, wherever the loop is in each frame."""
+        sound = self._heard(seg.sound)
+        size = len(sound)
+        cumulative = np.concatenate([[0.0], np.cumsum(loudness.k_power(sound, self.sr, loop=True))])
+        envelope = loudness.peak_envelope(sound)
+        chunks = np.maximum.reduceat(envelope, np.arange(0, size, frame))  # the loop's peaks, frame by frame
+        first, last = seg.start // frame, min((seg.end - 1) // frame, len(energy) - 1)
+        if last < first:
+            return
+        a = np.clip(np.arange(first, last + 1) * frame, seg.start, seg.end)
+        b = np.clip(a - a % frame + frame, seg.start, seg.end)
+        offset, length = (a - seg.start) % size, b - a
+
+        def upto(position: NDArray[Any]) -> NDArray[Any]:  # energy of the looped bed from its start up to position
+            loops, rest = np.divmod(position, size)
+            total: NDArray[Any] = loops * cumulative[-1] + cumulative[rest]
+            return total
+
+        start = a - seg.start
+        within = upto(start + length) - upto(start)
+        energy[first : last + 1] += within * gains[first : last + 1] ** 2
+        ends = (offset + np.maximum(length, 1) - 1) % size
+        peak[first : last + 1] += np.maximum(chunks[offset // frame], chunks[ends // frame]) * peak_gains[first : last + 1]
 
     # -- the bed --------------------------------------------------------------------------
 
@@ -229,6 +336,14 @@ class _Placed:
             at, samples = self.sounds[i]
             a, b = max(start, at), min(stop, at + len(samples))
             out[a - start : b - start] += samples[a - at : b - at] * self.gain
+
+
+def _by_sound(placed: list[tuple[int, NDArray[Any]]]) -> list[tuple[NDArray[Any], list[int]]]:
+    """Placed sounds grouped by the sound (the same array), with every start of each."""
+    groups: dict[int, tuple[NDArray[Any], list[int]]] = {}
+    for start, sound in placed:
+        groups.setdefault(id(sound), (sound, []))[1].append(start)
+    return list(groups.values())
 
 
 def _ducking(speech: list[Event], levels: Levels, sr: int) -> tuple[NDArray[Any], NDArray[Any]]:

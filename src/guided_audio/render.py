@@ -113,20 +113,21 @@ def encode_verified(
     the file is encoded once more.
     """
     target, fmt = settings.loudness, settings.fmt
-    master = mastering.plan(mix, target, fmt.peak_ceiling)
+    master = mastering.predict(mix, target, fmt.peak_ceiling)
     for attempt in range(2):
         label = "Mixing and encoding" if attempt == 0 else "Encoding again to meet the target"
         update = progress.stage(label, mix.length)
         blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
-        encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=settings.channels, fmt=fmt, path=path,
-                        progress=update, chapters=metadata.chapters, language=metadata.language)
-        written = mastering.measure_file(path)
+        heard = encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=settings.channels, fmt=fmt, path=path,
+                                progress=update, chapters=metadata.chapters, language=metadata.language,
+                                tap=mastering.EBUR128)  # measured as it is written, on the other core
+        written = (mastering.parse_ebur128(heard) if heard else None) or mastering.measure_file(path)
         if attempt == 1 or written.meets(target):
             break
         raised = 0.0  # dB the next encode is louder than this one
         if written.lufs_known and abs(written.lufs - target) > mastering.LOUDNESS_TOLERANCE:
             raised = max(-3.0, min(3.0, target - written.lufs))  # what the encoder took, given back
-            master = dataclasses.replace(mastering.plan(mix, target + raised, fmt.peak_ceiling), target_lufs=target)
+            master = dataclasses.replace(mastering.predict(mix, target + raised, fmt.peak_ceiling), target_lufs=target)
         if written.peak_known and written.true_peak + raised > mastering.DELIVERED_PEAK_DBTP:
             # the encoder overshot, or will once louder: limit harder only where the file (raised) passes the ceiling
             found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, master.frame, raised_db=raised)
@@ -266,7 +267,7 @@ def describe(program: Program, settings: Settings, timeline: Timeline) -> tags.M
     if over.cover is not None:
         art, mime = cover.load(over.cover)
     else:
-        art, mime = cover.generate(title, "guided_audio", program.name), "image/png"
+        art, mime = cover.cached(title, "guided_audio", program.name, settings.cache_dir), "image/png"
     ms = 1000 / timeline.sample_rate
     marks = timeline.of_kind("part") or timeline.of_kind("section")  # a session's chapters are its parts
     chapters = tuple(tags.Chapter(round(e.start * ms), round(e.end * ms), e.text) for e in marks)
