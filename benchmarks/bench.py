@@ -22,12 +22,13 @@ from guided_audio import encoding
 from guided_audio.ffmpeg import ffmpeg_exe
 
 RENDER = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
 from guided_audio.render import RenderRequest, render
 start = time.perf_counter()
 render(RenderRequest(practice=sys.argv[1], minutes=float(sys.argv[2]), output=Path(sys.argv[3]), format=sys.argv[4]))
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+status = Path("/proc/self/status").read_text()  # VmHWM: this program's own peak (ru_maxrss keeps the parent's)
+print(time.perf_counter() - start, next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:")))
 """
 
 

@@ -58,7 +58,8 @@ class Master:
             # The curve is computed every STEP samples; each step takes the lower of its two
             # ends, so it never rises above the linear interpolation between frame centres.
             grid = (np.arange(start, start + len(block) + STEP, STEP) + 0.5) / self.frame - 0.5
-            points = np.interp(grid, np.arange(len(self.limiter)), self.limiter)
+            lo = max(0, first - 1)  # only the frames around the block: the curve spans the session
+            points = np.interp(grid - lo, np.arange(len(curve)), curve)
             steps = np.minimum(points[:-1], points[1:]).astype(np.float32) * scale
             out = block * np.repeat(steps, STEP)[: len(block), None]
         return np.clip(out, -1.0, 1.0, out=out)
@@ -74,11 +75,10 @@ def sample_peaks(block: NDArray[Any], frame: int) -> NDArray[Any]:
 
 
 def true_peaks(mix: Mix, peaks: NDArray[Any], frame: int, candidates: NDArray[Any]) -> NDArray[Any]:
-    """`peaks` with the candidate frames' true peaks (4x oversampled) as the mix really has them.
+    """`peaks`, changed in place: the candidate frames' true peaks (4x oversampled) as the mix has them.
 
     Only those frames are mixed again, in runs: a few stretches of speech, not the session.
     """
-    peaks = peaks.copy()
     if not len(candidates):
         return peaks
     # runs of consecutive frames, cut to bounded lengths (a continuous guide tone makes one long run)
@@ -188,7 +188,7 @@ _INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf)\s*LUFS")
 _TRUE_PEAK = re.compile(r"Peak:\s*(-?[\d.]+|-inf)\s*dBFS")
 
 
-EBUR128 = ["-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"]  # ffmpeg's arguments after -i
+EBUR128 = ["-map", "0:a:0", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"]  # after -i; the summary only
 
 
 def parse_ebur128(stderr: str) -> Measured | None:

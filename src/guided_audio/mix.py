@@ -25,6 +25,7 @@ from guided_audio.timeline import Event, Timeline
 
 BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
 STEP = 16  # samples between computed points of gain curves (ramps last ~1 s: no audible steps)
+MODEL_STRETCH = 1 << 15  # frames of a bed the model works out at once (about five minutes)
 GUIDE_HZ = (196.0, 294.0, 392.0)  # the guide tone: G3 with its fifth and octave, soft and low
 
 
@@ -122,39 +123,37 @@ class Mix:
         Each distinct clip, cue and bed is analysed once, as a whole; its energy is placed where
         the timeline puts it, under the gains and the ducking the mix applies there. The layers
         are unrelated sounds, so their energies add. The peak bound is the sum of the layers'
-        true peaks (4x oversampled) in the frame: the mix can never go above it.
+        true peaks (4x oversampled) in the frame: the mix can never go above it. Only the two
+        answers span the session; everything else is worked out a stretch at a time.
         """
         count = -(-self.length // frame)
         energy = np.zeros(count)
-        peak = np.zeros(count)
-        centres = (np.arange(count) + 0.5) * frame
-        edges = np.arange(count + 1) * frame
-
-        def ducking_at(t: NDArray[Any]) -> NDArray[Any]:
-            return np.interp(t, *self.ducking) if len(self.ducking[0]) else np.zeros(len(t))
-
-        depth = ducking_at(centres)  # for the energy: the level in the middle of the frame
-        # for the peaks: the least ducking anywhere in the frame (gains are held for STEP samples)
-        least = np.minimum(ducking_at(edges[:-1] - STEP), ducking_at(edges[1:]))
-        stereo = self.channels == 2
+        peak = np.zeros(count, dtype=np.float32)  # a bound: float precision is plenty
+        channels = 2 if self.channels == 2 else 1
         # the voice: a mono clip is heard in both channels (twice its energy), unducked
         voice = float(self.voice.gain) ** 2
         for sound, starts in _by_sound(self.voice.sounds):
-            self._place(energy, peak, sound, starts, frame, voice * (2 if stereo else 1), math.sqrt(voice))
+            self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
         # cues and the breath guide: ducked a little under speech
-        effects, effect_peak = np.zeros(count), np.zeros(count)
         cue = float(self.cues.gain) ** 2
         for sound, starts in _by_sound(self.cues.sounds):
-            self._place(effects, effect_peak, self._heard(sound), starts, frame, cue, math.sqrt(cue))
-        self._guide_model(effects, effect_peak, frame, 2 if stereo else 1)
-        energy += effects * 10 ** (-self.levels.cue_duck * depth / 10)
-        peak += effect_peak * 10 ** (-self.levels.cue_duck * least / 20)
+            self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue), self.levels.cue_duck)
+        self._guide_model(energy, peak, frame, channels)
         # the beds: each segment's loop under its fades and the ducking
-        bed, bed_peak = (db(self.levels.bed) * 10 ** (-self.levels.duck * d / 20) for d in (depth, least))
         for seg in self.beds:
-            fade_peak = np.maximum(_fade(edges[:-1] - STEP, seg), _fade(edges[1:], seg))
-            self._bed_model(energy, peak, seg, frame, bed * _fade(centres, seg), bed_peak * fade_peak)
+            self._bed_model(energy, peak, seg, frame)
         return energy, peak
+
+    def _ducking_of(self, first: int, last: int, frame: int, duck: float) -> tuple[NDArray[Any], NDArray[Any]]:
+        """Gains of a layer ducked by up to `duck` dB over frames first..last: (in the middle, at most)."""
+        if not duck or not len(self.ducking[0]):
+            ones = np.ones(last - first + 1)
+            return ones, ones
+        edges = np.arange(first, last + 2) * frame
+        middle = np.interp(edges[:-1] + frame / 2, *self.ducking)
+        # the least ducking anywhere in the frame (gains are held for STEP samples)
+        least = np.minimum(np.interp(edges[:-1] - STEP, *self.ducking), np.interp(edges[1:], *self.ducking))
+        return 10 ** (-duck * middle / 20), 10 ** (-duck * least / 20)
 
     def _heard(self, sound: NDArray[Any]) -> NDArray[Any]:
         """A stereo sound as the output channels hear it (mixed down for a mono file)."""
@@ -163,7 +162,7 @@ class Mix:
         return sound
 
     def _place(self, energy: NDArray[Any], peak: NDArray[Any], sound: NDArray[Any], starts: list[int],
-               frame: int, power_gain: float, peak_gain: float) -> None:
+               frame: int, power_gain: float, peak_gain: float, duck: float) -> None:
         """Add a sound's energy and peaks at every start where it plays."""
         n = len(sound)
         if not n:
@@ -174,9 +173,10 @@ class Mix:
             first, last = start // frame, min((start + n - 1) // frame, len(energy) - 1)
             if last < first:
                 continue
+            middle, most = self._ducking_of(first, last, frame, duck)
             edges = np.clip(np.arange(first, last + 2) * frame - start, 0, n)
-            energy[first : last + 1] += (cumulative[edges[1:]] - cumulative[edges[:-1]]) * power_gain
-            peak[first : last + 1] += np.maximum.reduceat(envelope, edges[:-1]) * peak_gain
+            energy[first : last + 1] += (cumulative[edges[1:]] - cumulative[edges[:-1]]) * power_gain * middle**2
+            peak[first : last + 1] += np.maximum.reduceat(envelope, edges[:-1]) * peak_gain * most
 
     def _guide_model(self, energy: NDArray[Any], peak: NDArray[Any], frame: int, channels: int) -> None:
         """The guide's energy and peak per frame, from its swell (its tones lie where K-weighting is flat)."""
@@ -185,6 +185,7 @@ class Mix:
             first, last = e.start // frame, min((e.end - 1) // frame, len(energy) - 1)
             if last < first:
                 continue
+            middle_gain, most = self._ducking_of(first, last, frame, self.levels.cue_duck)
             bounds = np.clip(np.arange(first, last + 2) * frame, e.start, e.end)
             middle = (bounds[1:] + bounds[:-1]) / 2
             x = (middle - e.start) / max(e.end - e.start, 1)
@@ -192,34 +193,41 @@ class Mix:
             swell = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
             amplitude = swell * gain
             mean_square = amplitude**2 * (1 + (0.35 * swell) ** 2 + (0.12 * swell) ** 2) / 2
-            energy[first : last + 1] += mean_square * (bounds[1:] - bounds[:-1]) * channels
-            peak[first : last + 1] += amplitude * (1 + 0.35 * swell + 0.12 * swell)
+            energy[first : last + 1] += mean_square * (bounds[1:] - bounds[:-1]) * channels * middle_gain**2
+            # the swell's largest value in the frame: it moves one way, so it is at one end
+            at_edges = lo + (hi - lo) * (1 - np.cos(np.pi * (bounds - e.start) / max(e.end - e.start, 1))) / 2
+            top = np.maximum(at_edges[:-1], at_edges[1:])
+            peak[first : last + 1] += top * gain * (1 + 0.47 * top) * most
 
-    def _bed_model(self, energy: NDArray[Any], peak: NDArray[Any], seg: BedSegment, frame: int,
-                   gains: NDArray[Any], peak_gains: NDArray[Any]) -> None:
+    def _bed_model(self, energy: NDArray[Any], peak: NDArray[Any], seg: BedSegment, frame: int) -> None:
         """A bed segment's energy and peaks per frame: its loop's, wherever the loop is in each frame."""
         sound = self._heard(seg.sound)
         size = len(sound)
         cumulative = np.concatenate([[0.0], np.cumsum(loudness.k_power(sound, self.sr, loop=True))])
         envelope = loudness.peak_envelope(sound)
         chunks = np.maximum.reduceat(envelope, np.arange(0, size, frame))  # the loop's peaks, frame by frame
-        first, last = seg.start // frame, min((seg.end - 1) // frame, len(energy) - 1)
-        if last < first:
-            return
-        a = np.clip(np.arange(first, last + 1) * frame, seg.start, seg.end)
-        b = np.clip(a - a % frame + frame, seg.start, seg.end)
-        offset, length = (a - seg.start) % size, b - a
+        level = db(self.levels.bed)
 
         def upto(position: NDArray[Any]) -> NDArray[Any]:  # energy of the looped bed from its start up to position
             loops, rest = np.divmod(position, size)
             total: NDArray[Any] = loops * cumulative[-1] + cumulative[rest]
             return total
 
-        start = a - seg.start
-        within = upto(start + length) - upto(start)
-        energy[first : last + 1] += within * gains[first : last + 1] ** 2
-        ends = (offset + np.maximum(length, 1) - 1) % size
-        peak[first : last + 1] += np.maximum(chunks[offset // frame], chunks[ends // frame]) * peak_gains[first : last + 1]
+        first_frame, last_frame = seg.start // frame, min((seg.end - 1) // frame, len(energy) - 1)
+        for first in range(first_frame, last_frame + 1, MODEL_STRETCH):
+            last = min(last_frame, first + MODEL_STRETCH - 1)
+            a = np.clip(np.arange(first, last + 1) * frame, seg.start, seg.end)
+            b = np.clip(a - a % frame + frame, seg.start, seg.end)
+            offset, length = (a - seg.start) % size, b - a
+            middle, most = self._ducking_of(first, last, frame, self.levels.duck)
+            edges = np.arange(first, last + 2) * frame
+            fade = _fade(edges[:-1] + frame / 2, seg)
+            fade_most = np.maximum(_fade(edges[:-1] - STEP, seg), _fade(edges[1:], seg))
+            start = a - seg.start
+            energy[first : last + 1] += (upto(start + length) - upto(start)) * (level * middle * fade) ** 2
+            ends = (offset + np.maximum(length, 1) - 1) % size
+            loop_peak = np.maximum(chunks[offset // frame], chunks[ends // frame])
+            peak[first : last + 1] += loop_peak * level * most * fade_most
 
     # -- the bed --------------------------------------------------------------------------
 
