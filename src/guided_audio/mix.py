@@ -46,7 +46,11 @@ class BedSegment:
 
 
 class Mix:
-    """The session's audio, rendered on demand for any range of samples."""
+    """The session's audio, rendered on demand for any range of samples.
+
+    With `release`, each clip is taken out of `clips` once the mix has its levelled copy (a
+    render has no other use for it), so the speech is never held twice.
+    """
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class Mix:
         levels: Levels = Levels(),
         channels: int = 2,
         voices: dict[str, str | None] | None = None,
+        release: bool = False,
     ):
         self.timeline = timeline
         self.sr = timeline.sample_rate
@@ -65,14 +70,19 @@ class Mix:
         self.levels = levels
         self.channels = channels
         voices = voices or {}  # voice role -> voice spec (absent: the default voice)
-        levelled: dict[Line, NDArray[Any]] = {}  # each distinct clip levelled once
+        # Each distinct clip levelled once and kept as 16-bit samples: a long session's speech is
+        # the largest thing a render holds, and the delivered file has no more resolution.
+        levelled: dict[Line, NDArray[Any]] = {}
         placed = []
         for e in timeline.of_kind("speech"):
             line = Line(e.text, e.rate, voices.get(e.voice))
             if line not in levelled:
-                levelled[line] = level_voice(clips[line].samples, self.sr)[:, None]
+                level = level_voice(clips[line].samples, self.sr)
+                levelled[line] = np.round(np.clip(level, -1.0, 1.0) * 32767).astype(np.int16)[:, None]
+                if release:
+                    del clips[line]  # the caller is done with it: hold one copy of the speech, not two
             placed.append((e.start, levelled[line]))
-        self.voice = _Placed(placed, db(levels.voice))
+        self.voice = _Placed(placed, db(levels.voice) / 32767)
         self.cues = _Placed([(e.start, cues[e.name]) for e in timeline.of_kind("cue")], db(levels.cue))
         self.guides = timeline.of_kind("guide")
         self.guide_starts = np.array([e.start for e in self.guides], dtype=np.int64)
