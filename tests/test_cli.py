@@ -305,7 +305,13 @@ def test_engine_failure_exits_1(runner: CliRunner, good: Path, out: Path, tmp_pa
 def test_ffmpeg_failure_exits_1_and_removes_partial_files(runner: CliRunner, good: Path, out: Path,
                                                           tmp_path: Path, monkeypatch) -> None:
     fake = tmp_path / "fake-ffmpeg"
-    fake.write_text('#!/bin/sh\nfor last; do :; done\necho partial > "$last"\necho "fake encoder exploded" >&2\nexit 1\n')
+    # It writes half a file where the encoder would (the tee muxer's first output), then fails;
+    # as the meter reading the encoded stream (output '-') it just ends.
+    fake.write_text(
+        '#!/bin/sh\nfor last; do :; done\n'
+        'case "$last" in\n  -) exit 0 ;;\n  *"|"*) target=${last#*]}; target=${target%%|*} ;;\n  *) target=$last ;;\nesac\n'
+        'echo partial > "$target"\necho "fake encoder exploded" >&2\nexit 1\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setattr(encoding, "ffmpeg_exe", lambda: str(fake))
     result = run(runner, "render", good, "-o", out / "x.mp3", "-q")
