@@ -212,3 +212,33 @@ def test_registering_an_engine_first_keeps_the_entry_point_engines(monkeypatch) 
     monkeypatch.setattr(speech, "_entry_points_loaded", False)
     speech.register_engine("silent", SilentEngine)
     assert "pyttsx3" in speech.engine_names()
+
+
+def test_stored_clips_are_read_from_the_cache_when_needed(first_run, tmp_path: Path) -> None:
+    """A render asks for stored clips: cached lines come back as names in the cache and a length,
+    and their samples are the very ones a plain read gives."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(first_run[0], cache)
+    clips = say(LINES, cache)  # at the render's rate, as a render keeps them
+    stored = speech.synthesize(LINES, sample_rate=44100, cache_dir=cache, stored=True)
+    for line in LINES:
+        held = stored[line]
+        assert isinstance(held, speech.StoredClip)
+        assert held.frames == len(clips[line].samples) and held.sample_rate == 44100
+        assert np.array_equal(held.samples, clips[line].samples)
+
+
+def test_a_stored_clip_damaged_after_the_check_is_a_clear_error(first_run, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "cache"
+    shutil.copytree(first_run[0], copy)
+    say(LINES[:1], copy)  # at the render's rate, as a render keeps them
+    stored = speech.synthesize(LINES[:1], sample_rate=44100, cache_dir=copy, stored=True)
+    for entry in cached_files(copy):
+        entry.write_bytes(entry.read_bytes()[:-10])  # damaged after it was checked
+    with pytest.raises(EngineError, match="changed during the render") as caught:
+        _ = stored[LINES[0]].samples
+    assert LINES[0].text not in str(caught.value)  # lines are named by id, never quoted

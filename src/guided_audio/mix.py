@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from guided_audio import loudness
 from guided_audio.levels import Levels as Levels
-from guided_audio.speech import Clip, Line
+from guided_audio.speech import Clip, Line, StoredClip
 from guided_audio.timeline import Event, Timeline
 
 BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
@@ -55,7 +55,7 @@ class Mix:
     def __init__(
         self,
         timeline: Timeline,
-        clips: dict[Line, Clip],
+        clips: dict[Line, Clip | StoredClip],
         cues: dict[str, NDArray[Any]],
         beds: dict[str, NDArray[Any]],
         first_bed: str | None,

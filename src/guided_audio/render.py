@@ -78,7 +78,7 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     voices = settings.voices
     timeline = plan_parts(
         program, scripts, settings.rate,
-        speech_length=lambda text, wpm, role="main": len(clips[speech.Line(text, wpm, voices[role])].samples),
+        speech_length=lambda text, wpm, role="main": clips[speech.Line(text, wpm, voices[role])].frames,
         cue_length=lambda name: len(cues[name]),
         phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
     )
@@ -227,13 +227,16 @@ def check_voice_roles(scripts: list[markup.Script], settings: Settings, report: 
 
 def speak(
     scripts: list[markup.Script], settings: Settings, progress: Progress, report: speech.SpeechReport,
-) -> dict[speech.Line, speech.Clip]:
-    """Every distinct phrase the timeline will place (see `phrasing`) as a clip at the session's rate."""
+) -> dict[speech.Line, speech.Clip | speech.StoredClip]:
+    """Every distinct phrase the timeline will place (see `phrasing`) as a clip at the session's rate.
+
+    Lines already in the speech cache stay there until the mix reads them, one at a time.
+    """
     lines = [line for script in scripts for line in phrasing.script_lines(script, settings.rate, settings.voices)]
     update = progress.stage("Speaking", len(set(lines)))
     return speech.synthesize(
         lines, sample_rate=SAMPLE_RATE, cache_dir=settings.cache_dir, progress=update, report=report,
-        strict=settings.strict,
+        strict=settings.strict, stored=True,
     )
 
 

@@ -46,6 +46,34 @@ class Clip:
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
 
+    @property
+    def frames(self) -> int:
+        return len(self.samples)
+
+
+class StoredClip:
+    """A clip checked in the speech cache, read from it again each time its samples are asked for.
+
+    A render holds its speech once, in the mix: until the mix levels a line, the line is only a
+    name in the cache and its length.
+    """
+
+    def __init__(self, cache: ClipCache, identity: dict[str, str], line: Line, frames: int, sample_rate: int):
+        self.cache, self.identity, self.line = cache, identity, line
+        self.frames, self.sample_rate = frames, sample_rate
+
+    @property
+    def samples(self) -> NDArray[Any]:
+        clip = self.cache.get(self.identity, self.line)
+        if clip is None or len(clip.samples) != self.frames:
+            raise EngineError(f"the speech cache entry of {line_id(self.line.text)} changed during the render "
+                              "(another program wrote to the cache?); render again")
+        return clip.samples
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
 
 @dataclass(frozen=True)
 class Line:
@@ -370,8 +398,12 @@ def synthesize(
     progress: Callable[[int], None] = lambda n: None,
     report: SpeechReport | None = None,
     strict: bool = False,
-) -> dict[Line, Clip]:
+    stored: bool = False,
+) -> dict[Line, Clip | StoredClip]:
     """A clip at `sample_rate` for every distinct line; only cache misses reach an engine.
+
+    With `stored`, a line whose clip is in the cache (checked) comes back as a `StoredClip`,
+    read when its samples are needed, so the lines are never all in memory at once.
 
     A line's own voice wins over `voice`. A line a voice cannot provide (a recording
     that is missing) is spoken by the default engine with a warning, or is an error
@@ -384,9 +416,9 @@ def synthesize(
     for line in unique:
         by_voice.setdefault(line.voice or voice, []).append(line)
     cache = ClipCache(cache_dir)
-    raw: dict[Line, Clip] = {}  # each clip trimmed and at `sample_rate`
+    raw: dict[Line, Clip | StoredClip] = {}  # each clip trimmed and at `sample_rate`
     for spec, group in by_voice.items():
-        found, missing = _synthesize_voice(spec, group, cache, progress, report, sample_rate)
+        found, missing = _synthesize_voice(spec, group, cache, progress, report, sample_rate, stored)
         raw.update(found)
         if missing:
             raw.update(_fallback(spec, missing, cache, progress, report, strict, sample_rate))
@@ -396,8 +428,8 @@ def synthesize(
 
 def _synthesize_voice(
     spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None], report: SpeechReport,
-    sample_rate: int,
-) -> tuple[dict[Line, Clip], list[Line]]:
+    sample_rate: int, stored: bool = False,
+) -> tuple[dict[Line, Clip | StoredClip], list[Line]]:
     """Clips of one voice from the cache or its engine, and the lines it has no audio for.
 
     The cache keeps each clip as a render uses it (trimmed, at the session rate), so a warm
@@ -407,17 +439,18 @@ def _synthesize_voice(
     engine_name, voice_id = split_voice(spec)
     engine = get_engine(engine_name)
     identity = engine.identity(voice_id)
-    found: dict[Line, Clip] = {}
+    found: dict[Line, Clip | StoredClip] = {}
     todo: list[Line] = []
     for line in lines:
         clip = cache.get(identity, line)
         if clip is None:
             todo.append(line)
             continue
-        if clip.sample_rate != sample_rate:
-            clip = _prepared(clip, sample_rate)
+        if clip.sample_rate != sample_rate:  # an entry of an earlier version: kept as it is used now
+            found[line] = clip = _prepared(clip, sample_rate)
             cache.put(identity, line, clip)
-        found[line] = clip
+        else:
+            found[line] = StoredClip(cache, identity, line, clip.frames, sample_rate) if stored else clip
         progress(1)
     report.cached += len(lines) - len(todo)
     missing: list[Line] = []
@@ -443,7 +476,7 @@ def _synthesize_voice(
 def _fallback(
     spec: str | None, lines: list[Line], cache: ClipCache, progress: Callable[[int], None],
     report: SpeechReport, strict: bool, sample_rate: int,
-) -> dict[Line, Clip]:
+) -> dict[Line, Clip | StoredClip]:
     """Lines a voice could not provide, spoken by the default engine instead (or an error)."""
     first = lines[0]
     if strict:
