@@ -3,8 +3,8 @@
 The master predicts a session's loudness from its parts (see `Mix.model`): each distinct clip,
 cue and bed is K-weighted once, as a whole, and its energy is placed wherever the timeline
 puts it. These are the pieces that needs: the K-weighting as an impulse response applied by
-FFT, per-sample true-peak envelopes (4x oversampled), and the gated integration over 10 ms
-frames that the streaming meter in `mastering` shares.
+FFT, per-sample true-peak envelopes (4x oversampled, also used by `mastering` on the frames it
+mixes and on the written file), and the gated integration over 10 ms frames.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def k_power(sound: NDArray[Any], sample_rate: int, loop: bool = False) -> NDArra
     size = len(spectrum) * 2 - 2
     chunk = size - KERNEL + 1
     power = np.empty(len(x))
-    carry = np.zeros((KERNEL - 1, x.shape[1]))
+    carry: NDArray[Any] = np.zeros((KERNEL - 1, x.shape[1]))  # the tail still to add to the next chunk
     for at in range(0, len(x), chunk):
         part = np.asarray(x[at : at + chunk], dtype=np.float64)
         out = np.fft.irfft(np.fft.rfft(part, size, axis=0) * spectrum[:, None], size, axis=0)
