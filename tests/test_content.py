@@ -304,6 +304,15 @@ def _section(r: Rendered, title: str) -> Event | None:
     return matching[-1] if title == "Closing" else matching[0]
 
 
+def _required_section(r: Rendered, title: str) -> Event:
+    """`_section`, failing the test under the render's label when there is none."""
+    found = _section(r, title)
+    if found is None:
+        check(r.label, [f"no {title!r} section"])
+    assert found is not None
+    return found
+
+
 @pytest.mark.parametrize("name, minutes, settings", ALONE)
 def test_first_section_is_arriving_and_last_is_closing(name: str, minutes: float, settings: tuple) -> None:
     r = render(name, minutes, settings)
@@ -340,9 +349,7 @@ def test_first_minute_invites_stopping_and_not_now(name: str, minutes: float, se
 @pytest.mark.parametrize("name, minutes, settings", ALONE)
 def test_closing_says_slowly(name: str, minutes: float, settings: tuple) -> None:
     r = render(name, minutes, settings)
-    closing = _section(r, "Closing")
-    if closing is None:
-        check(r.label, ["no 'Closing' section"])
+    closing = _required_section(r, "Closing")
     said = [e for e in r.speech if closing.start <= e.start < closing.end]
     if not any("slowly" in norm(e.text).lower() for e in said):
         check(r.label, [f"the closing ({ts(closing.start)}-{ts(closing.end)}) never says 'slowly':" + _heard(said)])
@@ -352,9 +359,7 @@ def test_closing_says_slowly(name: str, minutes: float, settings: tuple) -> None
                          [c for c in ALONE if c.values[0] == "breathing" and c.values[1] >= 5])
 def test_breathing_opening_lasts_60_to_90_seconds(name: str, minutes: float, settings: tuple) -> None:
     r = render(name, minutes, settings)
-    arriving = _section(r, "Arriving")
-    if arriving is None:
-        check(r.label, ["no 'Arriving' section"])
+    arriving = _required_section(r, "Arriving")
     seconds = (arriving.end - arriving.start) / SR
     if not 60 <= seconds <= 90:
         first_breath = r.phases[0].start if r.phases else r.timeline.length
@@ -367,9 +372,7 @@ def test_breathing_opening_lasts_60_to_90_seconds(name: str, minutes: float, set
 @pytest.mark.parametrize("name, minutes, settings", ALONE)
 def test_closing_lasts_at_least_30_seconds(name: str, minutes: float, settings: tuple) -> None:
     r = render(name, minutes, settings)
-    closing = _section(r, "Closing")
-    if closing is None:
-        check(r.label, ["no 'Closing' section"])
+    closing = _required_section(r, "Closing")
     seconds = (closing.end - closing.start) / SR
     if seconds < 30:
         check(r.label, [f"'Closing' lasts {seconds:.0f} s ({ts(closing.start)}-{ts(closing.end)}), under 30 s"])

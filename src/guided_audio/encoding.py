@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 DEMUXERS = {"adts": "aac"}  # the reader of a streaming muxer, where its name differs
-PIPE_BUFFER = 1 << 20  # bytes buffered in the pipe into the encoder, where the system allows it
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,14 @@ class Format:
     stream: str = ""  # a muxer that can stream the same encoded audio into a pipe (default: `muxer`)
 
     @property
+    def muxer_args(self) -> list[str]:
+        """ffmpeg's arguments for this format's muxer options, e.g. ['-id3v2_version', '4']."""
+        return [arg for key, value in self.muxer_options for arg in (f"-{key}", value)]
+
+    @property
     def output_args(self) -> list[str]:
         """ffmpeg's arguments for this format's codec and muxer options, before '-f MUXER PATH'."""
-        return [*self.codec_args, *(arg for key, value in self.muxer_options for arg in (f"-{key}", value))]
+        return [*self.codec_args, *self.muxer_args]
 
 
 FORMATS: dict[str, Format] = {}
@@ -123,7 +127,7 @@ def encode(
             reader = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-f", DEMUXERS.get(stream, stream),
                       "-i", "pipe:0", *tap]
             return _run(cmd, blocks, fmt, progress, reader)
-        cmd += [*fmt.output_args[len(fmt.codec_args):], "-f", fmt.muxer, str(path)]
+        cmd += [*fmt.muxer_args, "-f", fmt.muxer, str(path)]
         _run(cmd, blocks, fmt, progress)
         return None
 
@@ -140,7 +144,6 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
             assert proc.stdout is not None
             proc.stdout.close()  # the reader holds it now: it sees the end when the encoder exits
         assert proc.stdin is not None
-        _widen(proc.stdin)
         # A writer thread feeds ffmpeg while this thread mixes the next blocks: numpy
         # releases the GIL, so mixing and encoding run on two cores at once.
         queue: Queue[bytes | None] = Queue(maxsize=8)
@@ -175,19 +178,6 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
             return None
         heard.seek(0)
         return heard.read().decode("utf-8", "replace")
-
-
-def _widen(pipe: IO[bytes]) -> None:
-    """Give the pipe into ffmpeg a larger buffer where the system allows it (Linux: up to 1 MiB).
-
-    ffmpeg drains the default 64 KiB in about a millisecond; with more buffered, it does not
-    wait whenever the writer thread waits its turn for the interpreter.
-    """
-    import fcntl
-
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-    with contextlib.suppress(OSError, ValueError):
-        fcntl.fcntl(pipe.fileno(), setpipe, PIPE_BUFFER)
 
 
 def _feed(queue: Queue[bytes | None], pipe: IO[bytes]) -> None:

@@ -27,6 +27,7 @@ BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
 STEP = 16  # samples between computed points of gain curves (ramps last ~1 s: no audible steps)
 MODEL_STRETCH = 1 << 15  # frames of a bed the model works out at once (about five minutes)
 GUIDE_HZ = (196.0, 294.0, 392.0)  # the guide tone: G3 with its fifth and octave, soft and low
+GUIDE_BRIGHT = (0.35, 0.12)  # levels of the fifth and the octave, times the swell (brighter near the top)
 
 
 def db(value: float) -> float:
@@ -139,7 +140,7 @@ class Mix:
         count = -(-self.length // frame)
         energy = np.zeros(count)
         peak = np.zeros(count, dtype=np.float32)  # a bound: float precision is plenty
-        channels = 2 if self.channels == 2 else 1
+        channels = self.channels  # the voice and the guide are heard in each channel
         # the voice: a mono clip is heard in both channels (twice its energy), unducked
         voice = float(self.voice.gain) ** 2
         for sound, starts in _by_sound(self.voice.sounds):
@@ -197,17 +198,14 @@ class Mix:
                 continue
             middle_gain, most = self._ducking_of(first, last, frame, self.levels.cue_duck)
             bounds = np.clip(np.arange(first, last + 2) * frame, e.start, e.end)
-            middle = (bounds[1:] + bounds[:-1]) / 2
-            x = (middle - e.start) / max(e.end - e.start, 1)
-            lo, hi = e.levels
-            swell = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
+            swell = _swell(e, (bounds[1:] + bounds[:-1]) / 2)
             amplitude = swell * gain
-            mean_square = amplitude**2 * (1 + (0.35 * swell) ** 2 + (0.12 * swell) ** 2) / 2
+            mean_square = amplitude**2 * (1 + sum((level * swell) ** 2 for level in GUIDE_BRIGHT)) / 2
             energy[first : last + 1] += mean_square * (bounds[1:] - bounds[:-1]) * channels * middle_gain**2
             # the swell's largest value in the frame: it moves one way, so it is at one end
-            at_edges = lo + (hi - lo) * (1 - np.cos(np.pi * (bounds - e.start) / max(e.end - e.start, 1))) / 2
+            at_edges = _swell(e, bounds)
             top = np.maximum(at_edges[:-1], at_edges[1:])
-            peak[first : last + 1] += top * gain * (1 + 0.47 * top) * most
+            peak[first : last + 1] += top * gain * (1 + sum(GUIDE_BRIGHT) * top) * most
 
     def _bed_model(self, energy: NDArray[Any], peak: NDArray[Any], seg: BedSegment, frame: int) -> None:
         """A bed segment's energy and peaks per frame: its loop's, wherever the loop is in each frame."""
@@ -281,13 +279,11 @@ class Mix:
             e = self.guides[i]
             a, b = max(start, e.start), min(stop, e.end)
             t = np.arange(a, b, dtype=np.float64)
-            x = (t - e.start) / max(e.end - e.start, 1)
-            lo, hi = e.levels
-            swell = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
+            swell = _swell(e, t)
             seconds = t / self.sr  # phase from the absolute sample: no clicks between phases
             tone = np.sin(2 * np.pi * GUIDE_HZ[0] * seconds)
-            tone += 0.35 * swell * np.sin(2 * np.pi * GUIDE_HZ[1] * seconds)  # brighter near the top
-            tone += 0.12 * swell * np.sin(2 * np.pi * GUIDE_HZ[2] * seconds)
+            tone += GUIDE_BRIGHT[0] * swell * np.sin(2 * np.pi * GUIDE_HZ[1] * seconds)
+            tone += GUIDE_BRIGHT[1] * swell * np.sin(2 * np.pi * GUIDE_HZ[2] * seconds)
             out[a - start : b - start] += (tone * swell * gain).astype(np.float32)[:, None]
 
 
@@ -354,6 +350,14 @@ class _Placed:
             at, samples = self.sounds[i]
             a, b = max(start, at), min(stop, at + len(samples))
             out[a - start : b - start] += samples[a - at : b - at] * self.gain
+
+
+def _swell(guide: Event, t: NDArray[Any]) -> NDArray[Any]:
+    """A guide's swell (0..1) at samples `t`: from its first level to its second on a half cosine."""
+    lo, hi = guide.levels
+    x = (t - guide.start) / max(guide.end - guide.start, 1)
+    swell: NDArray[Any] = lo + (hi - lo) * (1 - np.cos(np.pi * x)) / 2
+    return swell
 
 
 def _by_sound(placed: list[tuple[int, NDArray[Any]]]) -> list[tuple[NDArray[Any], list[int]]]:
