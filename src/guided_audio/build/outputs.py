@@ -1,0 +1,36 @@
+"""What a build writes besides the items: each album's playlist, the index and the feed.
+
+Each is written whole, and only when its text changes, so a build that changes nothing
+touches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from guided_audio import __version__
+from guided_audio.build.feed import feed_xml
+from guided_audio.build.manifest import Manifest, slug
+from guided_audio.build.state import write_if_changed
+from guided_audio.publish import clean_text
+
+
+def write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any]]) -> None:
+    entries = [(key, state[key]) for key in (i.key for i in manifest.items) if key in state]
+    albums: dict[str, list[dict[str, Any]]] = {}
+    for _, entry in entries:
+        albums.setdefault(entry["album"], []).append(entry)
+    for album, rows in albums.items():
+        folder = slug(album)
+        lines = ["#EXTM3U", f"#PLAYLIST:{clean_text(album)}"]
+        for row in rows:
+            lines += [f"#EXTINF:{round(row['duration'])},{clean_text(str(row['title']))}",
+                      PurePosixPath(row["file"]).relative_to(folder).as_posix()]
+        write_if_changed(root / folder / f"{folder}.m3u8", "\n".join(lines) + "\n")
+    index = {"title": manifest.title, "description": manifest.description, "generator": f"guided_audio {__version__}",
+             "items": [{"id": key, **entry} for key, entry in entries]}
+    write_if_changed(root / "index.json", json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    if manifest.feed is not None:
+        write_if_changed(root / "feed.xml", feed_xml(manifest, root, entries))
