@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
 
+@functools.lru_cache(maxsize=None)
 def data_folder(package: str, checkout_folder: str) -> Path:
     """The folder of an installed data package, else the checkout's top-level folder."""
     try:

@@ -458,8 +458,31 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+_LOADED: dict[tuple[str, bool, int, int, int], Practice] = {}  # practices read, by path and file stats
+
+
 def from_file(path: Path, *, builtin: bool) -> Practice:
-    """Read a template file: front matter, parameters and body."""
+    """Read a template file: front matter, parameters and body.
+
+    A file read before and unchanged since (same size, times and inode) is not read again:
+    a library build loads each of its few templates once for thousands of items.
+    """
+    try:
+        stat = path.stat()
+        key = (str(path.absolute()), builtin, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    except (OSError, ValueError):
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
+    practice = _read(path, builtin=builtin)
+    if key is not None:
+        if len(_LOADED) >= 256:
+            _LOADED.clear()
+        _LOADED[key] = practice
+    return practice
+
+
+def _read(path: Path, *, builtin: bool) -> Practice:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import secrets
@@ -101,6 +102,7 @@ def remove_stale_partials(folder: Path, *, recursive: bool = False) -> list[Path
 # -- what can be known before the work ----------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _name_max(folder: Path) -> int:
     """The longest file name (in bytes) the file system of `folder` (or its nearest ancestor) allows."""
     for candidate in (folder, *folder.parents):
@@ -114,31 +116,47 @@ def _name_max(folder: Path) -> int:
 def check_names(targets: Sequence[Path], option: str = "-o") -> None:
     """Raise OutputError (exit 2) if any part of a target's path is too long for the file system."""
     for target in targets:
-        shown = f"{option} {target}" if option else str(target)
+        limit = _name_max(target.parent)
         for part in target.parts:
             size = len(part.encode("utf-8", "surrogateescape"))
-            if part not in ("/", "") and size > _name_max(target.parent):
+            if part not in ("/", "") and size > limit:
+                shown = f"{option} {target}" if option else str(target)
                 short = part if len(part) <= 40 else part[:37] + "..."
                 raise OutputError(f"{shown}: the name '{short}' is {size} bytes long; this file system allows "
-                                  f"{_name_max(target.parent)}")
+                                  f"{limit}")
 
 
-def check_targets(targets: Sequence[Path], option: str = "-o") -> None:
+def check_targets(targets: Sequence[Path], option: str = "-o", *,
+                  folders: dict[Path, str | None] | None = None) -> None:
     """Raise OutputError (exit 2) if any target could not be published; writes nothing.
 
     Checked: every name fits the file system, no folder is in the way of a file, every
     folder on the way either exists as a folder or can be created in a writable one.
+    `folders` keeps what was found of each folder, for many targets checked in a row.
     """
     check_names(targets, option)
     for target in targets:
         shown = f"{option} {target}" if option else str(target)
         if _safely(target.is_dir):
             raise OutputError(f"{shown}: a folder is in the way of the file {target.name}")
-        existing = next((p for p in (target.parent, *target.parent.parents) if _safely(p.exists)), Path("."))
-        if not _safely(existing.is_dir):
-            raise OutputError(f"{shown}: {existing} is a file, not a folder")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise OutputError(f"{shown}: folder {existing} is not writable")
+        if folders is None or target.parent not in folders:
+            problem = _folder_problem(target.parent)
+            if folders is not None:
+                folders[target.parent] = problem
+        else:
+            problem = folders[target.parent]
+        if problem:
+            raise OutputError(f"{shown}: {problem}")
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why files could not be written in `folder` (created if need be); None if they could."""
+    existing = next((p for p in (folder, *folder.parents) if _safely(p.exists)), Path("."))
+    if not _safely(existing.is_dir):
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"folder {existing} is not writable"
+    return None
 
 
 def _safely(test: Callable[[], bool]) -> bool:

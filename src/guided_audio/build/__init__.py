@@ -41,8 +41,16 @@ playlists and index are written for what was built, and the exit status is 130.
 `--dry-run` writes nothing (no folder, no lock, no clean-up) and checks every item that
 would be built the way a render would (settings, minutes, session files, the script,
 the output names); an item that would fail is reported as failed.
-"""
 
+The stages, one module each, in the order a build runs them:
+
+    manifest     the manifest read, checked and expanded into items
+    fingerprint  what an item depends on, hashed
+    plan         which items to render, which are up to date, which would fail
+    state        the folder's lock and its record of what was built
+    local        the executor: items rendered in worker processes (worker: one item)
+    outputs      playlists and index.json; feed: the podcast feed
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ write the same file; see the package's docstring for the rules.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import re
@@ -49,7 +50,7 @@ class Item:
     def format(self) -> encoding.Format:
         return encoding.FORMATS[self.options.get("format", "mp3")]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The item's place in the library (album folder, name, extension): unique in a manifest."""
         return f"{slug(self.album)}/{self.name}{self.format.extension}"
@@ -57,16 +58,20 @@ class Item:
     def path(self, root: Path) -> Path:
         return root / self.key
 
-    @property
+    @functools.cached_property
     def playlist(self) -> str:
         """The album's playlist, relative to the library folder."""
         return f"{slug(self.album)}/{slug(self.album)}.m3u8"
 
     def files(self) -> list[str]:
         """Every file the item writes, relative to the library folder: audio, sidecars, playlist."""
+        return list(self._files)
+
+    @functools.cached_property
+    def _files(self) -> tuple[str, ...]:
         audio = PurePosixPath(self.key)
-        return [self.key, *(str(sidecars.path_for(Path(audio), kind).as_posix()) for kind in sidecars.ALL),
-                self.playlist]
+        return (self.key, *(str(sidecars.path_for(Path(audio), kind).as_posix()) for kind in sidecars.ALL),
+                self.playlist)
 
     @property
     def label(self) -> str:
@@ -188,12 +193,20 @@ def _item(path: Path, entry: dict[str, Any], defaults: dict[str, Any], where: st
 
 def _contained(path: Path, where: str, key: str, value: str) -> None:
     """A name or album must name a place inside the library folder: no absolute path, no `..`."""
+    problem = _leaves_folder(value)
+    if problem:
+        raise BadInput(f"{path}: {where}: {key} '{value}' {problem}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _leaves_folder(value: str) -> str | None:
     parts = [*PurePosixPath(value).parts, *PureWindowsPath(value).parts]
     if (PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or value.startswith("~")
             or any(p.strip() and set(p.strip()) == {"."} for p in parts)):
-        raise BadInput(f"{path}: {where}: {key} '{value}' would leave the -o folder; give a plain name")
+        return "would leave the -o folder; give a plain name"
     if not slug(value, fallback=""):
-        raise BadInput(f"{path}: {where}: {key} '{value}' has no letters or digits to name a file")
+        return "has no letters or digits to name a file"
+    return None
 
 
 def _check_clashes(path: Path, items: list[Item]) -> None:
@@ -239,8 +252,7 @@ def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where:
     items = []
     for combo in itertools.product(*axes.values()):
         entry = {**fixed, **dict(zip(axes, combo))}
-        fields = {k: slug(Path(str(v)).stem if k in ("practice", "session") else str(v)) for k, v in entry.items()
-                  if k != "settings"}
+        fields = {k: _field(k, str(v)) for k, v in entry.items() if k != "settings"}
         try:
             name = pattern.format(**{**{k: "" for k in ITEM_KEYS}, **fields})
         except (KeyError, IndexError, ValueError) as exc:
@@ -249,6 +261,12 @@ def _expand(path: Path, matrix: dict[str, Any], defaults: dict[str, Any], where:
         items.append(dataclasses.replace(_item(path, {**entry, "name": name}, defaults, where), variant=variant,
                                          where=f"{where} ({variant})" if variant else where))
     return items
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(key: str, value: str) -> str:
+    """A value as it appears in a name pattern: a slug (of a template or session file's stem)."""
+    return slug(Path(value).stem if key in ("practice", "session") else value)
 
 
 def _check_pattern(path: Path, where: str, pattern: str) -> None:
@@ -269,6 +287,7 @@ def _shown(key: str, value: Any) -> str:
     return f"{value:g} min" if key == "minutes" and isinstance(value, (int, float)) else str(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def slug(text: str, fallback: str = "item") -> str:
     """A file name from any text: lower case, NFC, letters of every script kept; others become `-`."""
     text = unicodedata.normalize("NFC", clean_text(text)).lower()
