@@ -10,6 +10,7 @@ never masked by its cue. The bed fades in, out, and across changes.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ class BedSegment:
 class Mix:
     """The session's audio, rendered on demand for any range of samples.
 
-    With `release`, each clip is taken out of `clips` once the mix has its levelled copy (a
-    render has no other use for it), so the speech is never held twice.
+    The speech is the largest thing a render holds, so it is held only while it is heard:
+    each clip is read (a `StoredClip` from the speech cache) and levelled when the first block
+    that plays it is mixed, and let go after the block that plays it for the last time. A
+    session's memory stays flat with its length.
     """
 
     def __init__(
@@ -63,7 +66,6 @@ class Mix:
         levels: Levels = Levels(),
         channels: int = 2,
         voices: dict[str, str | None] | None = None,
-        release: bool = False,
     ):
         self.timeline = timeline
         self.sr = timeline.sample_rate
@@ -71,19 +73,8 @@ class Mix:
         self.levels = levels
         self.channels = channels
         voices = voices or {}  # voice role -> voice spec (absent: the default voice)
-        # Each distinct clip levelled once and kept as 16-bit samples: a long session's speech is
-        # the largest thing a render holds, and the delivered file has no more resolution.
-        levelled: dict[Line, NDArray[Any]] = {}
-        placed = []
-        for e in timeline.of_kind("speech"):
-            line = Line(e.text, e.rate, voices.get(e.voice))
-            if line not in levelled:
-                level = level_voice(clips[line].samples, self.sr)
-                levelled[line] = np.round(np.clip(level, -1.0, 1.0) * 32767).astype(np.int16)[:, None]
-                if release:
-                    del clips[line]  # the caller is done with it: hold one copy of the speech, not two
-            placed.append((e.start, levelled[line]))
-        self.voice = _Placed(placed, db(levels.voice) / 32767)
+        speech = [(e.start, Line(e.text, e.rate, voices.get(e.voice))) for e in timeline.of_kind("speech")]
+        self.voice = _Voice(speech, clips, self.sr, db(levels.voice) / 32767)
         self.cues = _Placed([(e.start, cues[e.name]) for e in timeline.of_kind("cue")], db(levels.cue))
         self.guides = timeline.of_kind("guide")
         self.guide_starts = np.array([e.start for e in self.guides], dtype=np.int64)
@@ -143,7 +134,7 @@ class Mix:
         channels = self.channels  # the voice and the guide are heard in each channel
         # the voice: a mono clip is heard in both channels (twice its energy), unducked
         voice = float(self.voice.gain) ** 2
-        for sound, starts in _by_sound(self.voice.sounds):
+        for sound, starts in self.voice.each_clip():
             self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
         # cues and the breath guide: ducked a little under speech
         cue = float(self.cues.gain) ** 2
@@ -350,6 +341,54 @@ class _Placed:
             at, samples = self.sounds[i]
             a, b = max(start, at), min(stop, at + len(samples))
             out[a - start : b - start] += samples[a - at : b - at] * self.gain
+
+
+class _Voice:
+    """The speech placed where the timeline puts it; each clip levelled and held only while it is heard.
+
+    Clips are kept as 16-bit samples while held: the delivered file has no more resolution.
+    Blocks are mixed in order, so a clip is read once; a block asked for out of order (the
+    mastering's look at a loud stretch) reads again what it needs.
+    """
+
+    def __init__(self, speech: list[tuple[int, Line]], clips: dict[Line, Clip | StoredClip], sr: int, gain: float):
+        self.lines = [line for _, line in speech]
+        self.clips, self.sr = clips, sr
+        self.gain = np.float32(gain)
+        self.starts = np.array([start for start, _ in speech], dtype=np.int64)
+        self.ends = self.starts + np.array([clips[line].frames for line in self.lines], dtype=np.int64)
+        self.last_end: dict[Line, int] = {}  # where each clip is heard for the last time
+        for line, end in zip(self.lines, self.ends):
+            self.last_end[line] = max(self.last_end.get(line, 0), int(end))
+        self.held: dict[Line, NDArray[Any]] = {}
+        self.lock = threading.Lock()  # the mix may be rendered ahead on a worker thread
+
+    def levelled(self, line: Line) -> NDArray[Any]:
+        """A clip levelled, as 16-bit samples of shape (frames, 1)."""
+        level = level_voice(self.clips[line].samples, self.sr)
+        samples: NDArray[Any] = np.round(np.clip(level, -1.0, 1.0) * 32767).astype(np.int16)[:, None]
+        return samples
+
+    def each_clip(self) -> Iterator[tuple[NDArray[Any], list[int]]]:
+        """Every distinct clip, levelled, with each start where it plays; one clip in memory at a time."""
+        starts: dict[Line, list[int]] = {}
+        for start, line in zip(self.starts.tolist(), self.lines):
+            starts.setdefault(line, []).append(start)
+        for line, where in starts.items():
+            held = self.held.get(line)
+            yield (held if held is not None else self.levelled(line)), where
+
+    def add(self, out: NDArray[Any], start: int, stop: int) -> None:
+        with self.lock:
+            for i in np.flatnonzero((self.starts < stop) & (self.ends > start)):
+                line, at = self.lines[i], int(self.starts[i])
+                samples = self.held.get(line)
+                if samples is None:
+                    samples = self.held[line] = self.levelled(line)
+                a, b = max(start, at), min(stop, at + len(samples))
+                out[a - start : b - start] += samples[a - at : b - at] * self.gain
+            for line in [line for line in self.held if self.last_end[line] <= stop]:
+                del self.held[line]  # heard for the last time
 
 
 def _swell(guide: Event, t: NDArray[Any]) -> NDArray[Any]:

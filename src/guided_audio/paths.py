@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def data_folder(package: str, checkout_folder: str) -> Path:
     """The folder of an installed data package, else the checkout's top-level folder."""
     try:

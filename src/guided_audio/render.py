@@ -83,8 +83,7 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
         phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
     )
     timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
-    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices,
-              release=True)  # the mix keeps its own levelled copy of each clip, and lets the clips go
+    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices)
     metadata = describe(program, settings, timeline)
     with publisher as publish:
         master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
