@@ -333,3 +333,24 @@ def test_guide_envelope_follows_the_breath_to_the_last_cycle(phases):
         # the same swell in the last cycle as in the first
         plateau = top if plateau is None else plateau
         assert top == pytest.approx(plateau, rel=1e-3)
+
+
+def test_speech_is_held_only_while_it_is_heard() -> None:
+    """A long session's clips are read when first played and let go after their last use."""
+    rng = np.random.default_rng(7)
+    events = [speech_event(10 * n, 10 * n + 2, n) for n in range(60)]  # 60 distinct lines over 10 minutes
+    events.append(speech_event(595, 597, 0))  # the first line again, at the very end
+    timeline = make_timeline(600, *events)
+    clips = {Line(e.text, e.rate): Clip((rng.standard_normal(e.end - e.start) * 0.1).astype(np.float32), SR)
+             for e in timeline.of_kind("speech")}
+    mix = Mix(timeline, clips, {}, {}, None)
+    most = 0
+    blocks = []
+    for _, block in mix.blocks():
+        blocks.append(block)
+        most = max(most, len(mix.voice.held))
+    assert most <= 3  # the current line, the repeated first line, and one a block ahead at most
+    assert not mix.voice.held
+    again = Mix(timeline, clips, {}, {}, None)
+    whole = again.render(0, timeline.length)  # out of order and all at once: the same samples
+    assert np.array_equal(np.concatenate(blocks), whole)
