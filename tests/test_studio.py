@@ -119,7 +119,7 @@ def test_responses_carry_no_cors_and_a_strict_policy(client: TestClient) -> None
     assert "access-control-allow-origin" not in r.headers
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["referrer-policy"] == "same-origin"
 
 
 def test_a_large_upload_is_refused(client: TestClient) -> None:
