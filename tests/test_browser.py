@@ -114,7 +114,7 @@ def page_data(browser: Any) -> dict[str, Any]:
 def test_compose_preview_render_and_play(studio: tuple[str, Path], browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    address, folder = studio
+    address, _ = studio
     browser.get(address)
     until(lambda: "token" not in browser.current_url, what="the token to leave the address")
     browser.find_element(By.PARTIAL_LINK_TEXT, "A minute of breath").click()
