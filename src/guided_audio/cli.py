@@ -517,7 +517,11 @@ def studio(port: int | None, folder: Path) -> None:
         click.echo(f"The studio for {folder} is at:\n    {address}\nCtrl-C stops it.", err=True)
         click.echo(address)
 
-    serve(folder, port, announce=announce)
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a studio is meant to end: no error
+        serve(folder, port, announce=announce)
+    click.echo("The studio has stopped.", err=True)
 
 
 @cli.command("inspect")

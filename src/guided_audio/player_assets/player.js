@@ -78,7 +78,9 @@
     var s = data.sessions[index];
     if (!s) return;
     current = {duration: s.duration, plan: shapePlan(s.phases || []), cues: s.cues || [], chapters: s.chapters || []};
-    document.getElementById("session-title").textContent = s.title;
+    var heading = document.getElementById("session-title");
+    heading.textContent = s.title;
+    heading.hidden = data.sessions.length === 1;  // the page's own title names it already
     audio.src = s.audio;
     document.getElementById("download").setAttribute("href", s.audio);
     var vtt = document.getElementById("vtt");
