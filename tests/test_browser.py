@@ -210,3 +210,20 @@ def test_a_request_without_the_token_is_refused(studio: tuple[str, Path], browse
     browser.get(root + "practice/breathing")
     assert "token" in browser.find_element(By.TAG_NAME, "body").text
     assert not browser.find_elements(By.ID, "practice-form")
+
+
+def test_pages_fit_a_phone(studio: tuple[str, Path], browser: Any) -> None:
+    address, folder = studio
+    root = address.split("?")[0]
+    browser.get(address)
+    pages = [root + "practice/breathing", root + "session", root]
+    pages += [p.as_uri() for p in sorted(folder.glob("renders/*/player.html"))[:1]]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        for page in pages:
+            browser.get(page)
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            assert width <= 390, f"{page} is {width} pixels wide on a phone"
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -7,7 +7,7 @@ import contextlib
 import datetime
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +175,15 @@ class Studio:
         target = folders.session_path(self.folder, c.file_name)
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = temp_name(target).with_suffix(".toml")
+        named = f"sessions/{c.file_name}.toml"
         try:
             temp.write_text(composer.to_toml(c, self.folder), encoding="utf-8")
             shown = preview(RenderRequest(str(temp)))
             if keep:
                 os.replace(temp, target)
-            return shown, {}
+            return replace(shown, warnings=tuple(w.replace(str(temp), named) for w in shown.warnings)), {}
         except GuidedAudioError as exc:
-            return None, {"": str(exc).replace(str(temp), f"sessions/{c.file_name}.toml")}
+            return None, {"": str(exc).replace(str(temp), named)}
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()
