@@ -340,3 +340,13 @@ def test_a_render_writes_only_inside_the_folder_and_its_player_keeps_privacy(
     audio = client.get(f"/renders/{name}/tuesday.mp3", headers={"range": "bytes=0-99"})
     assert audio.status_code == 206 and len(audio.content) == 100
     assert client.get(f"/renders/{name}/..%2F..%2Fshort-breath.j2").status_code == 404
+
+
+def test_a_failed_render_says_why_and_leaves_the_studio_running(client: TestClient, folder: Path) -> None:
+    r = client.post("/practice/file:short-breath.j2/render", data={"minutes": "1", "voice": "nosuchengine:x"})
+    assert r.status_code == 303
+    state = wait(client, r.headers["location"], timeout=60)
+    assert state["state"] == "failed" and "nosuchengine" in str(state["error"])
+    assert client.get("/").status_code == 200
+    assert client.get(r.headers["location"]).status_code == 200
+    assert not list((folder / "renders").iterdir())  # no empty folder left for it

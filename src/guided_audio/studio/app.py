@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from guided_audio import health
 from guided_audio.errors import BadInput, GuidedAudioError
 from guided_audio.paths import data_folder
+from guided_audio.practices import Practice
 from guided_audio.publish import temp_name
 from guided_audio.request import RenderRequest
 from guided_audio.studio import composer, forms, jobs, security
@@ -107,7 +108,7 @@ class Studio:
         except GuidedAudioError as exc:
             return Outcome(None, {forms.field_of(exc): str(exc)})
 
-    def practice_page(self, key: str, practice: Any, values: dict[str, str], flags: list[str], outcome: Outcome,
+    def practice_page(self, key: str, practice: Practice, values: dict[str, str], flags: list[str], outcome: Outcome,
                       status: int = 200) -> HTMLResponse:
         fields = forms.with_errors(forms.fields(practice, values), outcome.errors)
         return self.page("practice.html", status, key=key, practice=practice, fields=fields,
@@ -115,7 +116,7 @@ class Studio:
                          general=outcome.errors.get(forms.GENERAL, ""), health_error=outcome.errors.get("health", ""),
                          voice=values.get("voice", ""))
 
-    def _practice(self, key: str) -> Any:
+    def _practice(self, key: str) -> Practice:
         try:
             return folders.load_practice(self.folder, key)
         except BadInput as exc:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 @dataclass
@@ -42,22 +44,26 @@ class Jobs:
     def start(self, name: str, request: dict[str, Any]) -> Job:
         """Start rendering `request` (see worker.main) into renders/NAME/."""
         job = Job(secrets.token_hex(8), name)
+        # Not a pipe, so a chatty child cannot stall; _follow closes it when the render ends.
+        errors = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "guided_audio.studio.worker"], cwd=self.folder, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
         )
         with self.lock:
             self.jobs[job.id] = job
             self.processes[job.id] = process
-        threading.Thread(target=self._follow, args=(job, process, json.dumps(request)), daemon=True).start()
+        target = Path(request["output"]).parent
+        threading.Thread(target=self._follow, args=(job, process, json.dumps(request), target, errors),
+                         daemon=True).start()
         return job
 
     def get(self, job_id: str) -> Job | None:
         with self.lock:
             return self.jobs.get(job_id)
 
-    def _follow(self, job: Job, process: subprocess.Popen[str], request: str) -> None:
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    def _follow(self, job: Job, process: subprocess.Popen[str], request: str, target: Path, errors: IO[str]) -> None:
+        assert process.stdin is not None and process.stdout is not None
         process.stdin.write(request)
         process.stdin.close()
         for line in process.stdout:
@@ -67,13 +73,18 @@ class Jobs:
                 continue
             with self.lock:
                 self._record(job, row)
-        stderr = process.stderr.read()
         code = process.wait()
+        with errors:
+            errors.seek(0)
+            stderr = errors.read()
+        if job.state != "done":
+            with contextlib.suppress(OSError):  # the render's folder, if nothing was published into it
+                target.rmdir()
         with self.lock:
-            if job.state == "running":
-                job.state = "failed"
+            if job.state != "done":  # failed only now, once the process has ended and tidied up
                 lines = [line for line in stderr.splitlines() if line.strip()]
-                job.error = f"the render stopped (exit status {code})" + (f": {lines[-1]}" if lines else "")
+                job.error = job.error or f"the render stopped (exit status {code})" + (f": {lines[-1]}" if lines else "")
+                job.state = "failed"
             self.processes.pop(job.id, None)
 
     @staticmethod
@@ -86,7 +97,7 @@ class Jobs:
             job.state, job.fraction = "done", 1.0
             job.warnings = [str(w) for w in row.get("warnings", [])]
         elif "error" in row:
-            job.state, job.error = "failed", str(row["error"])
+            job.error = str(row["error"])
 
     def stop_all(self) -> None:
         """End every render still running (the studio is closing)."""
