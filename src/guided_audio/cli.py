@@ -511,13 +511,13 @@ def studio(port: int | None, folder: Path) -> None:
     It listens on 127.0.0.1 only, and prints its address with a secret token: open that
     address; anything without the token is refused. Ctrl-C stops it. One studio per folder.
     """
+    import contextlib
+
     from guided_audio.studio.server import serve
 
     def announce(address: str) -> None:
         click.echo(f"The studio for {folder} is at:\n    {address}\nCtrl-C stops it.", err=True)
         click.echo(address)
-
-    import contextlib
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a studio is meant to end: no error
         serve(folder, port, announce=announce)
