@@ -379,12 +379,16 @@ def _levels(options: dict[str, Any]) -> Levels:
 @click.option("--track", metavar="N/M", help="Track number within a set, e.g. 2/5.")
 @click.option("--cover", type=click.Path(path_type=Path, dir_okay=False), metavar="IMAGE",
               help="Cover art (PNG or JPEG) instead of the generated one.")
+@click.option("--player", is_flag=True, help="Also write player.html beside the audio: a page that plays it with "
+              "its chapters, captions and a breath guide, opened from disk or a web host (needs the json, vtt and "
+              "chapters sidecars).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def render(
     practice: str, settings: tuple[str, ...], minutes: float | None, voice: str | None, second_voice: str | None,
     strict: bool, rate: int | None, ambient: str | None, fmt: str | None, output: Path | None, mono: bool,
     loudness: float | None, cache_dir: Path, sidecar_list: str, no_sidecars: bool, title: str | None,
-    artist: str | None, album: str | None, track: str | None, cover: Path | None, quiet: bool, **level_options: Any,
+    artist: str | None, album: str | None, track: str | None, cover: Path | None, player: bool, quiet: bool,
+    **level_options: Any,
 ) -> None:
     """Render a practice or a session file (.toml) to a tagged audio file.
 
@@ -394,15 +398,23 @@ def render(
     from guided_audio.render import RenderRequest, TagOverrides
     from guided_audio.render import render as render_session
 
+    kinds = () if no_sidecars else _sidecar_kinds(sidecar_list)
+    if player and not {"json", "vtt", "chapters"} <= set(kinds):
+        raise click.BadParameter("the player page needs the json, vtt and chapters sidecars", param_hint="--player")
     request = RenderRequest(
         practice=practice, settings=_settings(settings), minutes=minutes, voice=voice,
         second_voice=second_voice, strict=strict, rate=rate,
         ambient=ambient, format=fmt, output=output, loudness=loudness, channels=1 if mono else 2,
         cache_dir=cache_dir, levels=_levels(level_options),
-        sidecars=() if no_sidecars else _sidecar_kinds(sidecar_list),
+        sidecars=kinds,
         tags=TagOverrides(title=title, artist=artist, album=album, track=_track(track), cover=cover),
     )
     result = render_session(request, _Bar(enabled=not quiet and sys.stderr.isatty()))
+    page = None
+    if player:
+        from guided_audio.player import write_player
+
+        page = write_player(result.audio)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     seconds = result.timeline.seconds
@@ -416,6 +428,8 @@ def render(
     click.echo(str(result.audio))
     for path in result.sidecars.values():
         click.echo(str(path))
+    if page is not None:
+        click.echo(str(page))
 
 
 _SAY_TEMPLATE = """+++
@@ -484,6 +498,30 @@ def _track(text: str | None) -> tuple[int, int] | None:
     if not (n.isdigit() and total.isdigit() and sep) or not 1 <= int(n) <= int(total):
         raise click.BadParameter(f"'{text}' is not N/M with 1 <= N <= M", param_hint="--track")
     return int(n), int(total)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1024, 65535), help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--folder", type=click.Path(path_type=Path, file_okay=False), default=Path("output") / "studio",
+              show_default=True, help="The studio's folder: its own templates (*.j2), sessions/ and renders/. "
+              "The studio writes nothing outside it.")
+def studio(port: int | None, folder: Path) -> None:
+    """Start the studio, a web app in your browser: compose, preview, render and play sessions.
+
+    It listens on 127.0.0.1 only, and prints its address with a secret token: open that
+    address; anything without the token is refused. Ctrl-C stops it. One studio per folder.
+    """
+    import contextlib
+
+    from guided_audio.studio.server import serve
+
+    def announce(address: str) -> None:
+        click.echo(f"The studio for {folder} is at:\n    {address}\nCtrl-C stops it.", err=True)
+        click.echo(address)
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a studio is meant to end: no error
+        serve(folder, port, announce=announce)
+    click.echo("The studio has stopped.", err=True)
 
 
 @cli.command("inspect")
