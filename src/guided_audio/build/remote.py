@@ -46,9 +46,9 @@ def _installation(voices: tuple[str | None, ...]) -> dict[str, Any]:
         engine, voice_id = speech.split_voice(voice or speech.default_voice())
         try:
             found = speech.get_engine(engine).identity(voice_id)
-            identities[str(voice)] = {k: v for k, v in found.items() if k not in LOCAL_KEYS}
+            identities[voice or ""] = {k: v for k, v in found.items() if k not in LOCAL_KEYS}
         except GuidedAudioError as exc:
-            identities[str(voice)] = f"not usable: {exc}"
+            identities[voice or ""] = f"not usable: {exc}"
     return {
         "default voice": speech.default_voice(),
         "voices": installed,
@@ -92,7 +92,7 @@ def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> str | None:
                               f"extra {', '.join(extra[:3])}" if extra else "") if part) + ")"
     for voice, identity in mine["voice identities"].items():
         if theirs.get("voice identities", {}).get(voice) != identity:
-            return f"has another build of the voice {voice if voice != 'None' else mine['default voice']}"
+            return f"has another build of the voice {voice or mine['default voice']}"
     for name, digest in mine["sounds"].items():
         if theirs.get("sounds", {}).get(name) != digest:
             return f"has another built-in sound {name}"
@@ -111,9 +111,10 @@ def render(item: Item, root: str, cache_dir: str | None, expected: dict[str, Any
     The summary's "files" lists (path relative to the library folder, bytes or the
     temporary file's path) for the client to publish.
     """
-    problem = differences(expected, environment(list(expected["voice identities"]), [item.target]))
+    mine = {**expected, "sources": {item.target: expected["sources"].get(item.target, "missing")}}
+    problem = differences(mine, environment([v or None for v in expected["voice identities"]], [item.target]))
     if problem is not None:
-        return f"the worker {problem}"
+        return f"the worker {_address()} {problem}"
     private = _private_folder(Path(root) / WORK if shared else Path(tempfile.gettempdir()))
     try:
         summary = worker.render_item(item, str(private), cache_dir)
@@ -127,6 +128,15 @@ def render(item: Item, root: str, cache_dir: str | None, expected: dict[str, Any
     finally:
         if not shared:
             shutil.rmtree(private, ignore_errors=True)
+
+
+def _address() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not in a worker
+        return "(unknown)"
 
 
 def _private_folder(base: Path) -> Path:
