@@ -29,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_build.py
 	$(BIN)/python benchmarks/wer.py
 
 sounds: $(STAMP)
