@@ -136,7 +136,8 @@ class Cluster:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # the item's worker died too often, or the task could not run
-                    outcome = f"on the cluster: {type(exc).__name__}: {exc}".rstrip(": ")
+                    detail = str(exc).splitlines()[0] if str(exc) else ""
+                    outcome = f"on the cluster: {type(exc).__name__}: {detail}".rstrip(": ")
                 future.release()
                 if isinstance(outcome, dict):
                     outcome = self._receive(item, outcome)
