@@ -62,13 +62,9 @@ def source_digest(target: str) -> str:
     from guided_audio.build.fingerprint import sources
 
     try:
-        return _digest(sources(_probe_item(target)))
+        return _digest(sources(target))
     except (GuidedAudioError, OSError):
         return "missing"
-
-
-def _probe_item(target: str) -> Item:
-    return Item(name="probe", album="probe", title=None, target=target, settings={}, options={})
 
 
 def _digest(paths: list[Path]) -> str:
