@@ -35,7 +35,7 @@ def write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any
         write_if_changed(root / folder / f"{folder}.m3u8", "\n".join(lines) + "\n")
     index = {"title": manifest.title, "description": manifest.description, "generator": f"guided_audio {__version__}",
              "items": [{"id": key, **entry} for key, entry in entries]}
-    write_if_changed(root / "index.json", json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    write_if_changed(root / "index.json", json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     if manifest.feed is not None:
         if cache_dir is None:
             from guided_audio.speech import default_cache_dir
