@@ -87,7 +87,8 @@ name = "{{practice}}-{{minutes}}min-{{ambient}}"
 MATRIX_NAMES = [f"{p}-{m}min-{a}" for p in ("one", "two") for m in ("0.1", "0.2") for a in ("none", "warm-room")]
 NAMES = ["evening", *MATRIX_NAMES]
 SIDECARS = (".json", ".vtt", ".srt", ".chapters.json")
-NS = {"itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd", "podcast": "https://podcastindex.org/namespace/1.0"}
+NS = {"itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd",
+      "podcast": "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"}
 TIMES: dict[str, float] = {}
 
 

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from guided_audio.build.manifest import Manifest
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-PODCAST = "https://podcastindex.org/namespace/1.0"
+# The Podcasting 2.0 namespace by the name the specification tells every client to take as identical to
+# https://podcastindex.org/namespace/1.0: gPodder's podcastparser knows only this one, and without it
+# sees neither the transcripts nor the chapters.
+PODCAST = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
 ATOM = "http://www.w3.org/2005/Atom"
 MIME = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac",
         "wav": "audio/wav"}
