@@ -79,7 +79,13 @@ def build(manifest: Path, root: Path, cache: Path, *more: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory, speech_cache: Path):
+def feed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A speech cache of these tests' own: what other tests find in the shared cache stays as it was."""
+    return tmp_path_factory.mktemp("feed-speech-cache")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory, feed_cache: Path):
     """The library built once into a served folder: (manifest, root, base_url, result)."""
     site = tmp_path_factory.mktemp("site")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
@@ -91,7 +97,7 @@ def library(tmp_path_factory: pytest.TempPathFactory, speech_cache: Path):
     manifest.write_text(LIBRARY.format(base=base, phrases=PHRASES, stop=STOP, flags=json.dumps(FLAGS)),
                         encoding="utf-8")
     root = site / "lib"
-    result = build(manifest, root, speech_cache)
+    result = build(manifest, root, feed_cache)
     try:
         yield manifest, root, base, result
     finally:
@@ -249,11 +255,11 @@ def test_no_private_value_reaches_the_feed_index_playlists_or_messages(library) 
 # -- a rebuild ----------------------------------------------------------------------------------
 
 
-def test_a_rebuild_that_changes_nothing_leaves_every_byte(library, speech_cache: Path) -> None:
+def test_a_rebuild_that_changes_nothing_leaves_every_byte(library, feed_cache: Path) -> None:
     manifest, root, _, _ = library
     files = ["index.json", "feed.xml", "cover.png"]
     before = {name: (root / name).read_bytes() for name in files}
-    result = build(manifest, root, speech_cache)
+    result = build(manifest, root, feed_cache)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("0 built, 2 skipped (unchanged), 0 failed")
     assert "warning:" not in result.stderr  # shown when an item is built, not each time it is skipped
@@ -326,11 +332,11 @@ def test_a_bad_feed_table_is_a_one_line_error_naming_the_manifest(tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
-def test_the_manifests_own_art_is_copied_and_named_in_the_feed(tmp_path: Path, speech_cache: Path) -> None:
+def test_the_manifests_own_art_is_copied_and_named_in_the_feed(tmp_path: Path, feed_cache: Path) -> None:
     art = image(tmp_path / "art.jpg", (1500, 1500), "JPEG")
     manifest = tiny_manifest(tmp_path, f'base_url = "https://example.org/tiny"\nimage = "{art}"')
     root = tmp_path / "out"
-    result = build(manifest, root, speech_cache)
+    result = build(manifest, root, feed_cache)
     assert result.exit_code == 0, result.stderr
     assert (root / "cover.jpg").read_bytes() == (tmp_path / art).read_bytes()
     assert not (root / "cover.png").exists()
