@@ -343,3 +343,8 @@ def test_the_manifests_own_art_is_copied_and_named_in_the_feed(tmp_path: Path, f
     parsed = feedparser.parse((root / "feed.xml").read_bytes())
     assert parsed.feed.image.href == "https://example.org/tiny/cover.jpg"
     assert parsed.entries[0].enclosures[0].href == "https://example.org/tiny/library/tiny.mp3"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(f'image = "{art}"\n', ""), encoding="utf-8")
+    result = build(manifest, root, feed_cache)  # without an image: a drawn cover, and the copy is gone
+    assert result.exit_code == 0, result.stderr
+    assert png_size((root / "cover.png").read_bytes())[0] >= 1400 and not (root / "cover.jpg").exists()
+    assert feedparser.parse((root / "feed.xml").read_bytes()).feed.image.href == "https://example.org/tiny/cover.png"

@@ -8,6 +8,7 @@ folder as `cover.png` (or `cover.jpg`), whole, and only when its bytes change.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from guided_audio import cover, publish
@@ -50,4 +51,8 @@ def write(title: str, key: str, image: str | None, root: Path, cache_dir: Path) 
     else:
         data, name = cover.cached(title, "guided_audio", key, cache_dir), NAME + ".png"
     write_if_changed(root / name, data)
+    for other in (NAME + ".png", NAME + ".jpg"):
+        if other != name:  # the art of an earlier build in the other format: the feed no longer names it
+            with contextlib.suppress(OSError):
+                (root / other).unlink()
     return name
