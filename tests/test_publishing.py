@@ -351,14 +351,15 @@ def test_feed_and_playlists_take_any_text(runner: CliRunner, tmp_path: Path) -> 
     assert not any(c in text for c in CONTROLS)
     channel = ET.fromstring(text).find("channel")  # well-formed
     assert channel.findtext("title") == 'Quotes " and <brackets> & a bell'
-    assert channel.findtext("link") == 'https://example.org/a"b<c>/'
-    ns = {"podcast": "https://podcastindex.org/namespace/1.0", "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd"}
+    assert channel.findtext("link") == "https://example.org/a%22b%3Cc%3E/"  # a URL's path, percent-encoded
+    ns = {"podcast": "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+          "itunes": "http://www.itunes.com/dtds/podcast-1.0.dtd"}
     assert channel.find("podcast:locked", ns).get("owner") == 'x"<y>@example.org'
     assert channel.findtext("itunes:author", namespaces=ns) == "A & B </author>"
     item = channel.find("item")
     assert item.findtext("title") == 'Line one line two <b> "q"   end'
     url = item.find("enclosure").get("url")
-    assert url == 'https://example.org/a"b<c>/zo%C3%AB-sam/tiny.ogg'
+    assert url == "https://example.org/a%22b%3Cc%3E/zo%C3%AB-sam/tiny.ogg"
     playlist = (root / "zoë-sam" / "zoë-sam.m3u8").read_text(encoding="utf-8")
     assert not any(c in playlist for c in CONTROLS)
     lines = playlist.splitlines()

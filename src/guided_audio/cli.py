@@ -277,8 +277,9 @@ def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir
     """Build a library of sessions from a manifest, in parallel and incrementally.
 
     Unchanged items are skipped; one failing item does not stop the rest; the build
-    ends with a report and exits 1 if anything failed. Playlists (.m3u8), index.json
-    and, if the manifest has a [feed] table, a private podcast feed are written.
+    ends with a report (with the warnings of the items built) and exits 1 if anything
+    failed. Playlists (.m3u8), index.json and, if the manifest has a [feed] table, a
+    private podcast feed are written.
     """
     from guided_audio import build as builds
 
@@ -292,7 +293,12 @@ def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir
         bar = click.progressbar(length=total, label="Building".ljust(12), file=sys.stderr, show_pos=True)
         bar.__enter__()
 
+    warnings: list[tuple[str, str]] = []  # shown with the report, after the progress display
+
     def event(kind: str, name: str, detail: str) -> None:
+        if kind == "warning":
+            warnings.append((name, detail))
+            return
         if bar is not None:
             bar.update(1)
             if kind == "failed":
@@ -314,6 +320,8 @@ def build(manifest: Path, jobs: int, root: Path | None, dry_run: bool, cache_dir
                    f" -> {root}")
     for name, reason in report.failed:
         click.echo(f"  failed: {name}: {reason}", err=True)
+    for name, warning in warnings:
+        click.echo(f"warning: {name}: {warning}", err=True)
     if report.exit_status:
         sys.exit(report.exit_status)
 

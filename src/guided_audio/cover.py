@@ -9,7 +9,7 @@ from pathlib import Path
 
 from guided_audio.errors import BadInput
 
-SIZE = 1000
+SIZE = 1400  # podcast directories and players ask for square art of 1400 to 3000 pixels
 # Soft evening colours; a practice always gets the same pair, picked from its name.
 PALETTES = (
     ((46, 58, 89), (122, 104, 150)),
@@ -20,28 +20,29 @@ PALETTES = (
 )
 
 
-def generate(title: str, subtitle: str, key: str) -> bytes:
+def generate(title: str, subtitle: str, key: str, size: int = SIZE) -> bytes:
     """A PNG cover: a vertical gradient, a soft circle, and the title in large type."""
     from PIL import Image, ImageDraw, ImageFont
 
     top, bottom = PALETTES[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(PALETTES)]
-    image = Image.new("RGB", (SIZE, SIZE))
+    unit = size / 1000  # the layout is drawn on a 1000-unit square, scaled to the size asked for
+    image = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(image)
-    for row in range(SIZE):
-        t = row / (SIZE - 1)
-        draw.line([(0, row), (SIZE, row)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+    for row in range(size):
+        t = row / (size - 1)
+        draw.line([(0, row), (size, row)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
     glow = tuple(min(255, c + 40) for c in bottom)
-    draw.ellipse((SIZE * 0.3, SIZE * 0.14, SIZE * 0.7, SIZE * 0.54), outline=glow, width=6)
-    title_font = ImageFont.load_default(size=86)
-    small_font = ImageFont.load_default(size=40)
+    draw.ellipse((size * 0.3, size * 0.14, size * 0.7, size * 0.54), outline=glow, width=round(6 * unit))
+    title_font = ImageFont.load_default(size=round(86 * unit))
+    small_font = ImageFont.load_default(size=round(40 * unit))
     lines = textwrap.wrap(title, width=18)[:3]
-    y = SIZE * 0.62
+    y = size * 0.6
     for line in lines:
         width = draw.textlength(line, font=title_font)
-        draw.text(((SIZE - width) / 2, y), line, font=title_font, fill=(250, 246, 240))
-        y += 100
+        draw.text(((size - width) / 2, y), line, font=title_font, fill=(250, 246, 240))
+        y += 100 * unit
     width = draw.textlength(subtitle, font=small_font)
-    draw.text(((SIZE - width) / 2, SIZE * 0.9), subtitle, font=small_font, fill=(235, 228, 220))
+    draw.text(((size - width) / 2, size * 0.935), subtitle, font=small_font, fill=(235, 228, 220))
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -59,7 +60,7 @@ def cached(title: str, subtitle: str, key: str, cache_dir: Path) -> bytes:
         drawer = metadata.version("pillow")
     except metadata.PackageNotFoundError:
         drawer = "?"
-    name = hashlib.sha256(repr((title, subtitle, key, SIZE, PALETTES, drawer, 1)).encode()).hexdigest()
+    name = hashlib.sha256(repr((title, subtitle, key, SIZE, PALETTES, drawer, 2)).encode()).hexdigest()
     path = cache_dir / "covers" / f"{name}.png"
     try:
         data = path.read_bytes()

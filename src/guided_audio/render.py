@@ -56,6 +56,8 @@ class RenderResult:
     warnings: tuple[str, ...]
     voice: str = ""  # the main voice that spoke, e.g. "piper:joe"
     written: mastering.Measured | None = None  # loudness and true peak of the file as written
+    description: str = ""  # what a listing (a library's index and feed) says about it; nothing private
+    language: str = ""  # the language of its words, such as "en"
 
 
 
@@ -95,7 +97,7 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     progress.done()
     warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
     return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
-                        speech.voice_name(settings.voice), written)
+                        speech.voice_name(settings.voice), written, listing(program), program.language)
 
 
 # -- stages that need a little more than one line ----------------------------------------
@@ -294,6 +296,25 @@ def describe(program: Program, settings: Settings, timeline: Timeline) -> tags.M
         cover_mime=mime,
         chapters=chapters,
     )
+
+
+def listing(program: Program) -> str:
+    """A plain-text description for a listing: the practice (or a session's parts) and its minutes.
+
+    Made from titles, the template's own description and the minutes, so no setting (private
+    or not) is in it; private text is taken out all the same, as a second line of defence.
+    """
+    if len(program.parts) == 1:
+        part = program.parts[0]
+        text = f"{part.title}, {_minutes(program.minutes)}. {part.practice.description}"
+    else:
+        parts = "; ".join(f"{part.title} ({_minutes(part.values['minutes'])})" for part in program.parts)
+        text = f"{program.title}, {_minutes(program.minutes)}, in {len(program.parts)} parts: {parts}."
+    return program.redact(text.strip())
+
+
+def _minutes(value: float) -> str:
+    return f"{value:g} minute" + ("" if value == 1 else "s")
 
 
 def sidecar_texts(

@@ -128,15 +128,17 @@ def build(
                         write_state(root, state)
                     report.built.append(item.name)
                     on_event("built", item.name, str(item.path(root)))
+                    for warning in outcome.get("warnings", []):
+                        on_event("warning", item.name, warning)
         except KeyboardInterrupt:
             with publish.shielded():
-                write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
+                write_outputs(manifest, root, {k: v for k, v in state.items() if k in current}, cache_dir)
             count = len(report.built)
             raise BuildInterrupted(
                 f"interrupted: {count} item{'s' if count != 1 else ''} built and recorded before the interrupt"
                 + (f" ({', '.join(report.built[:3])}{', ...' if count > 3 else ''})" if count else "")
                 + "; build again to finish") from None
-        write_outputs(manifest, root, {k: v for k, v in state.items() if k in current})
+        write_outputs(manifest, root, {k: v for k, v in state.items() if k in current}, cache_dir)
     return report
 
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from guided_audio import encoding, options, sidecars
+from guided_audio.build.feed import check as check_feed
 from guided_audio.errors import BadInput, did_you_mean
 from guided_audio.publish import clean_text
 
@@ -124,8 +125,7 @@ def load(path: Path) -> Manifest:
     defaults = _table(path, "[defaults]", doc.get("defaults", {}))
     _check_keys(path, "[defaults]", defaults, DEFAULT_KEYS)
     _check_options(path, "[defaults]", defaults)
-    if "feed" in doc:
-        _table(path, "[feed]", doc["feed"])
+    feed = check_feed(path, _table(path, "[feed]", doc["feed"])) if "feed" in doc else None
     items = [_item(path, _table(path, f"[[sessions]] {n + 1}", entry), defaults, f"[[sessions]] {n + 1}")
              for n, entry in enumerate(_tables(path, "sessions", doc))]
     for n, matrix in enumerate(_tables(path, "matrix", doc)):
@@ -136,7 +136,7 @@ def load(path: Path) -> Manifest:
     if not items:
         raise BadInput(f"{path}: no [[sessions]] or [[matrix]] to build")
     return Manifest(path, str(doc.get("title", path.stem)), str(doc.get("description", "")), tuple(items),
-                    doc.get("feed"))
+                    feed)
 
 
 def _table(path: Path, where: str, value: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """What a build writes besides the items: each album's playlist, the index and the feed.
 
-Each is written whole, and only when its text changes, so a build that changes nothing
-touches nothing.
+Each is written whole, and only when its bytes change, so a build that changes nothing
+touches nothing: the index is written with sorted keys, and the feed's dates are the
+items' build times from the state file.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from guided_audio import __version__
-from guided_audio.build.feed import feed_xml
+from guided_audio.build import artwork
+from guided_audio.build.feed import FEED, feed_xml
 from guided_audio.build.manifest import Manifest, slug
 from guided_audio.build.state import write_if_changed
 from guided_audio.publish import clean_text
 
 
-def write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any]]) -> None:
+def write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any]], cache_dir: Path | None = None,
+                  ) -> None:
+    """Write each album's playlist, index.json and, with a [feed] table, the channel art and feed.xml."""
     entries = [(key, state[key]) for key in (i.key for i in manifest.items) if key in state]
     albums: dict[str, list[dict[str, Any]]] = {}
     for _, entry in entries:
@@ -31,6 +35,12 @@ def write_outputs(manifest: Manifest, root: Path, state: dict[str, dict[str, Any
         write_if_changed(root / folder / f"{folder}.m3u8", "\n".join(lines) + "\n")
     index = {"title": manifest.title, "description": manifest.description, "generator": f"guided_audio {__version__}",
              "items": [{"id": key, **entry} for key, entry in entries]}
-    write_if_changed(root / "index.json", json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+    write_if_changed(root / "index.json", json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     if manifest.feed is not None:
-        write_if_changed(root / "feed.xml", feed_xml(manifest, root, entries))
+        if cache_dir is None:
+            from guided_audio.speech import default_cache_dir
+
+            cache_dir = default_cache_dir()
+        art = artwork.write(manifest.feed.get("title") or manifest.title, manifest.title, manifest.feed.get("image"),
+                            root, cache_dir)
+        write_if_changed(root / FEED, feed_xml(manifest, root, entries, art))

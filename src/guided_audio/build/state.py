@@ -50,12 +50,12 @@ def write_state(root: Path, state: dict[str, dict[str, Any]]) -> None:
     write_if_changed(root / STATE, json.dumps(state, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    """Replace a file whole, and only when its text changes (a no-op build touches nothing)."""
+def write_if_changed(path: Path, content: str | bytes) -> None:
+    """Replace a file whole, and only when its content changes (a no-op build touches nothing)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if path.read_bytes() == data:
             return
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
-    publish.atomic_write_text(path, text, option="-o")
-
+    publish.atomic_write_bytes(path, data, option="-o")

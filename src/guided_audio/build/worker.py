@@ -97,6 +97,8 @@ def render_item(item: Item, root: str, cache_dir: str | None) -> dict[str, Any] 
         "bytes": temps.get(audio, audio).stat().st_size,
         "format": item.format.name,
         "sidecars": {kind: p.relative_to(root).as_posix() for kind, p in result.sidecars.items()},
+        "description": clean_text(result.description),
+        "language": result.language,
         "warnings": list(result.warnings),
         "publish": [(str(temp), str(target)) for temp, target in pairs],
     }
