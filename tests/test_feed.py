@@ -11,6 +11,7 @@ import functools
 import http.server
 import io
 import json
+import re
 import struct
 import threading
 import urllib.request
@@ -257,7 +258,7 @@ def test_no_private_value_reaches_the_feed_index_playlists_or_messages(library) 
 
 def test_a_rebuild_that_changes_nothing_leaves_every_byte(library, feed_cache: Path) -> None:
     manifest, root, _, _ = library
-    files = ["index.json", "feed.xml", "cover.png"]
+    files = ["index.json", "feed.xml", "cover.png", "index.html"]
     before = {name: (root / name).read_bytes() for name in files}
     result = build(manifest, root, feed_cache)
     assert result.exit_code == 0, result.stderr
@@ -348,3 +349,23 @@ def test_the_manifests_own_art_is_copied_and_named_in_the_feed(tmp_path: Path, f
     assert result.exit_code == 0, result.stderr
     assert png_size((root / "cover.png").read_bytes())[0] >= 1400 and not (root / "cover.jpg").exists()
     assert feedparser.parse((root / "feed.xml").read_bytes()).feed.image.href == "https://example.org/tiny/cover.png"
+
+
+# -- the library's player page ------------------------------------------------------------------
+
+
+def test_the_library_has_a_player_page_with_every_session(library, feed_cache: Path) -> None:
+    _, root, base, _ = library
+    page = (root / "index.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="player-data">(.*?)</script>', page,
+                                re.S).group(1).replace("<\\/", "</"))  # type: ignore[union-attr]
+    titles = {item["title"] for item in index(root).values()}
+    assert {s["title"] for s in data["sessions"]} == titles
+    for session in data["sessions"]:
+        assert (root / urllib.request.url2pathname(session["audio"])).is_file()  # relative to the page
+        assert session["cues"] and session["chapters"]
+    assert any(session["phases"] for session in data["sessions"])  # the breathing session's guide
+    with urllib.request.urlopen(base + "index.html", timeout=10) as response:  # served with the feed
+        assert response.read().decode("utf-8") == page
+    for secret in SECRETS:
+        assert secret.lower() not in page.lower(), secret

@@ -149,3 +149,18 @@ def test_the_player_needs_its_sidecars(tmp_path: Path, runner: CliRunner) -> Non
     result = runner.invoke(cli, ["render", "breathing", "--no-sidecars", "--player", "-o", str(tmp_path / "a.mp3")])
     assert result.exit_code == 2 and "--player" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_private_words_spoken_aloud_are_shown_as_private_on_the_page(tmp_path: Path, runner: CliRunner) -> None:
+    """The captions file keeps what is said; the page, which is on a screen, does not show the stop word."""
+    out = tmp_path / "comfort.mp3"
+    result = runner.invoke(cli, ["render", "comfort", "--voice", "pyttsx3", "-q", "-o", str(out), "--player",
+                                 "--minutes", "5", "--set", "stop_word=Pineapple",
+                                 "--set", "own_phrases=Zebra lantern", "--set", "health=stoma"])
+    assert result.exit_code == 0, result.stderr
+    assert "pineapple" in out.with_suffix(".vtt").read_text(encoding="utf-8").lower()  # it is spoken
+    page = out.with_name(player.PAGE_NAME).read_text(encoding="utf-8")
+    for private in ("pineapple", "zebra", "stoma"):
+        assert private not in page.lower(), private
+    cues = embedded(page)["sessions"][0]["cues"]  # type: ignore[index]
+    assert any("[private]" in cue["text"] for cue in cues)

@@ -430,7 +430,7 @@ def render(
     if player:
         from guided_audio.player import write_player
 
-        page = write_player(result.audio)
+        page = write_player(result.audio, result.secrets)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     seconds = result.timeline.seconds

@@ -4,8 +4,9 @@ and a breath guide to watch.
 Everything the page needs is inside it (style, script, and the captions' cues, chapters and breath
 phases as JSON), so it works opened from disk (`file://`, where browsers fetch nothing) as well as
 from the feed's host. It carries only what a listener sees: titles, chapter titles, the spoken
-captions and the breath phases; never a render's settings, health flags, off-limits areas or stop
-word (the timeline sidecar's `settings` are not read at all).
+captions and the breath phases; never a render's settings, health flags, off-limits areas, stop
+word or own phrases (the timeline sidecar's `settings` are not read at all, and the captions show
+private texts as [private]).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import html
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from guided_audio import markup, sidecars
+from guided_audio import markup, privacy, sidecars
 from guided_audio.errors import BadInput
 from guided_audio.publish import atomic_write_text, clean_text
 
@@ -59,8 +61,13 @@ def player_html(sessions: list[PlayerSession], *, title: str) -> str:
     )
 
 
-def session_from_sidecars(audio: Path, page_dir: Path) -> PlayerSession:
-    """A render's page data, read from its timeline, chapters and captions sidecars beside it."""
+def session_from_sidecars(audio: Path, page_dir: Path, secrets: Sequence[str] = ()) -> PlayerSession:
+    """A render's page data, read from its timeline, chapters and captions sidecars beside it.
+
+    The captions keep the words as spoken, except the render's private texts and health flags
+    (`secrets`: the stop word, the couple's own phrases, "stoma", ...), shown as [private]: a
+    page is on a screen.
+    """
     timeline = _read_json(sidecars.path_for(audio, "json"))
     chapters_doc = _read_json(sidecars.path_for(audio, "chapters"))
     vtt = sidecars.path_for(audio, "vtt")
@@ -79,15 +86,15 @@ def session_from_sidecars(audio: Path, page_dir: Path) -> PlayerSession:
         vtt=_relative(vtt, page_dir) if vtt.is_file() else None,
         chapters=chapters,
         phases=phases,
-        cues=read_vtt(vtt) if vtt.is_file() else [],
+        cues=[{**cue, "text": privacy.redact(cue["text"], secrets)} for cue in read_vtt(vtt)] if vtt.is_file() else [],
     )
 
 
-def write_player(audio: Path) -> Path:
+def write_player(audio: Path, secrets: Sequence[str] = ()) -> Path:
     """Write `player.html` beside a render, whole or not at all; its path."""
     if not audio.is_file():
         raise BadInput(f"--player: no audio file at {audio}")
-    session = session_from_sidecars(audio, audio.parent)
+    session = session_from_sidecars(audio, audio.parent, secrets)
     page = audio.with_name(PAGE_NAME)
     atomic_write_text(page, player_html([session], title=session.title), option="--player")
     return page

@@ -70,6 +70,12 @@ class Program:
         return {f"{n + 1}. {part.practice.name}": part.practice.public(part.values)
                 for n, part in enumerate(self.parts)}
 
+    def shown_privately(self) -> tuple[str, ...]:
+        """Private texts and the names of the health flags set: what a page showing the words leaves out."""
+        flags = {name.replace("_", " ") for part in self.parts for name in health.FLAGS
+                 if part.values.get(name) is True}
+        return tuple(sorted({*self.secrets, *flags}, key=len, reverse=True))
+
     def redact(self, text: str) -> str:
         """A message or metadata text with any private text taken out."""
         return privacy.redact(text, self.secrets)

@@ -58,6 +58,7 @@ class RenderResult:
     written: mastering.Measured | None = None  # loudness and true peak of the file as written
     description: str = ""  # what a listing (a library's index and feed) says about it; nothing private
     language: str = ""  # the language of its words, such as "en"
+    secrets: tuple[str, ...] = ()  # private texts and health flags, kept off pages that show the words
 
 
 
@@ -97,7 +98,8 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
     progress.done()
     warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
     return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
-                        speech.voice_name(settings.voice), written, listing(program), program.language)
+                        speech.voice_name(settings.voice), written, listing(program), program.language,
+                        program.shown_privately())
 
 
 # -- stages that need a little more than one line ----------------------------------------

@@ -466,9 +466,7 @@ def _synthesize_voice(
                 clip = _checked(finish(_read_clip(path)), line, describe_line(n, len(todo), line.text))
                 clip = _prepared(clip, sample_rate)
                 cache.put(identity, line, clip)
-                # once cached, read back when the mix plays it: a long session's new speech is not all held
-                stored_here = stored and cache.write_error is None
-                found[line] = StoredClip(cache, identity, line, clip.frames, sample_rate) if stored_here else clip
+                found[line] = clip  # kept: another render may write this line's entry again meanwhile
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         report.synthesized += len(todo) - len(missing)

@@ -51,7 +51,7 @@ def main() -> int:
                             output=Path(job["output"]))
     try:
         result = render(request, LineProgress())
-        page = write_player(result.audio)
+        page = write_player(result.audio, result.secrets)
     except GuidedAudioError as exc:
         emit({"error": str(exc), "field": field_of(exc)})
         return int(exc.exit_status)
