@@ -14,7 +14,7 @@ import re
 import string
 import sys
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -78,19 +78,6 @@ class Item:
     def label(self) -> str:
         """How messages name the item: its manifest entry and name."""
         return f"{self.where} '{self.name}'" if self.where else f"'{self.name}'"
-
-
-@dataclass
-class Report:
-    """What a build did; its exit status follows from it."""
-
-    built: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def exit_status(self) -> int:
-        return 1 if self.failed else 0
 
 
 @dataclass(frozen=True)
