@@ -15,7 +15,8 @@
     ambient = ["warm-room", "soft-rain"]
     name = "{practice}-{minutes}min-{ambient}"
 
-Items render in parallel processes. An item whose inputs (template sources, settings,
+Items render in parallel processes, or on the workers of a Dask cluster (`--cluster`).
+An item whose inputs (template sources, settings,
 sounds, voice, package version) are unchanged since its last build is skipped. Every
 file is written whole or not at all, a lock keeps two builds out of one folder, and
 one failing item does not stop the others.
@@ -48,8 +49,10 @@ The stages, one module each, in the order a build runs them:
     fingerprint  what an item depends on, hashed
     plan         which items to render, which are up to date, which would fail
     state        the folder's lock and its record of what was built
-    local        the executor: items rendered in worker processes (worker: one item)
-    outputs      playlists and index.json; feed: the podcast feed
+    local        an executor: items rendered in worker processes (worker: one item)
+    cluster      an executor: items rendered on a Dask cluster's workers (remote: on a worker)
+    outputs      playlists, index.json and the player page (index.html)
+    feed         the podcast feed; artwork: its channel art
 """
 
 from __future__ import annotations
