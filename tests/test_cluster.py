@@ -295,23 +295,6 @@ def test_shared_storage_needs_a_cluster(tmp_path: Path, runner: Any) -> None:
     assert not (tmp_path / "out").exists()
 
 
-PROBE = """
-import sys
-from guided_audio.cli import cli
-try:
-    cli.main(sys.argv[1:], standalone_mode=False)
-except SystemExit:
-    pass
-print(",".join(m for m in ("distributed", "dask") if m in sys.modules), file=sys.stderr)
-"""
-
-
-@pytest.mark.parametrize("args", [["--help"], ["build", "--help"]])
-def test_help_does_not_load_dask(args: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
-    assert proc.stderr.strip().splitlines()[-1:] in ([], [""]), f"guided-audio {' '.join(args)} imported dask"
-
-
 def test_a_worker_is_compared_on_version_voices_sounds_and_sources() -> None:
     mine: dict[str, Any] = {"version": "1.0", "default voice": "pyttsx3", "voices": ["pyttsx3:en", "piper:joe"],
                             "voice identities": {"": {"engine": "pyttsx3"}}, "sounds": {"bell.flac": "aa"},

@@ -148,18 +148,6 @@ def test_the_studio_command_refuses_a_port_in_use(tmp_path: Path, runner: CliRun
     assert f"--port {port}" in result.stderr
 
 
-def test_the_command_line_starts_without_the_web_libraries() -> None:
-    import subprocess
-    import sys
-
-    probe = ("import sys\nfrom guided_audio.cli import cli\ntry:\n    cli.main(['studio', '--help'], standalone_mode=False)\n"
-             "except SystemExit:\n    pass\nprint(','.join(m for m in ('starlette', 'uvicorn')"
-             " if m in sys.modules), file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert "--folder" in proc.stdout
-    assert proc.stderr.splitlines()[-1] == ""
-
-
 # -- practices and their forms ----------------------------------------------------------------
 
 
