@@ -317,14 +317,17 @@ def release_curve(needed: NDArray[Any], step: float) -> NDArray[Any]:
     need = needed.copy()
     need[1:] = np.minimum(need[1:], needed[:-1])
     need[:-1] = np.minimum(need[:-1], needed[1:])
-    if need.min() >= 1.0:
+    if need.min() >= 1.0 or step >= 1.0:
         return need
-    out = np.empty_like(need)
-    level = 1.0
-    for i, n in enumerate(need):
-        level = min(n, level + (1.0 - level) * step)
-        out[i] = level
-    return out
+    # How far the gain is below 1 falls by (1 - step) a frame unless a frame needs it lower:
+    # depth[i] = max(1 - need[i], depth[i - 1] * (1 - step)), which is the largest of
+    # (1 - need[j]) * (1 - step) ** (i - j) over j <= i: a running maximum, taken in logs.
+    with np.errstate(divide="ignore"):
+        wanted = np.log(1.0 - need)
+    ramp = np.arange(len(need)) * math.log(1.0 - step)
+    depth = np.exp(np.maximum.accumulate(wanted - ramp) + ramp)
+    curve: NDArray[Any] = np.minimum(need, 1.0 - depth).astype(need.dtype)
+    return curve
 
 
 class _Placed:
