@@ -13,6 +13,7 @@ import math
 import re
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,19 @@ def true_peaks(mix: Mix, peaks: NDArray[Any], frame: int, candidates: NDArray[An
         return peaks
     # runs of consecutive frames, cut to bounded lengths (a continuous guide tone makes one long run)
     breaks = np.flatnonzero((np.diff(candidates) > 1) | (np.arange(1, len(candidates)) % MAX_RUN == 0)) + 1
-    for run in np.split(candidates, breaks):
+
+    def measured(run: NDArray[Any]) -> NDArray[Any]:
         a = max(0, int(run[0]) * frame - EDGE)
         b = min(mix.length, (int(run[-1]) + 1) * frame + EDGE)
         envelope = loudness.peak_envelope(mix.render(a, b))
         starts = np.clip(run * frame - a, 0, len(envelope) - 1)
-        peaks[run] = np.maximum.reduceat(envelope, starts)
+        found: NDArray[Any] = np.maximum.reduceat(envelope, starts)
+        return found
+
+    runs = np.split(candidates, breaks)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # numpy releases the interpreter's lock: two cores
+        for run, values in zip(runs, pool.map(measured, runs)):
+            peaks[run] = values
     return peaks
 
 

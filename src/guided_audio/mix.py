@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -129,22 +129,34 @@ class Mix:
         answers span the session; everything else is worked out a stretch at a time.
         """
         count = -(-self.length // frame)
-        energy = np.zeros(count)
-        peak = np.zeros(count, dtype=np.float32)  # a bound: float precision is plenty
         channels = self.channels  # the voice and the guide are heard in each channel
-        # the voice: a mono clip is heard in both channels (twice its energy), unducked
-        voice = float(self.voice.gain) ** 2
-        for sound, starts in self.voice.each_clip():
-            self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
-        # cues and the breath guide: ducked a little under speech
-        cue = float(self.cues.gain) ** 2
-        for sound, starts in _by_sound(self.cues.sounds):
-            self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue), self.levels.cue_duck)
-        self._guide_model(energy, peak, frame, channels)
-        # the beds: each segment's loop under its fades and the ducking
-        for seg in self.beds:
-            self._bed_model(energy, peak, seg, frame)
-        return energy, peak
+
+        def speech_and_cues(energy: NDArray[Any], peak: NDArray[Any]) -> None:
+            # the voice: a mono clip is heard in both channels (twice its energy), unducked
+            voice = float(self.voice.gain) ** 2
+            for sound, starts in self.voice.each_clip():
+                self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
+            # cues and the breath guide: ducked a little under speech
+            cue = float(self.cues.gain) ** 2
+            for sound, starts in _by_sound(self.cues.sounds):
+                self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue),
+                            self.levels.cue_duck)
+            self._guide_model(energy, peak, frame, channels)
+
+        def beds(energy: NDArray[Any], peak: NDArray[Any]) -> None:
+            # each segment's loop under its fades and the ducking
+            for seg in self.beds:
+                self._bed_model(energy, peak, seg, frame)
+
+        def layers(work: Callable[[NDArray[Any], NDArray[Any]], None]) -> tuple[NDArray[Any], NDArray[Any]]:
+            energy, peak = np.zeros(count), np.zeros(count, dtype=np.float32)  # a bound: float32 is plenty
+            work(energy, peak)
+            return energy, peak
+
+        # numpy works outside the interpreter's lock: the beds are modelled on a second core
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            (speech_energy, speech_peak), (bed_energy, bed_peak) = pool.map(layers, [speech_and_cues, beds])
+        return speech_energy + bed_energy, speech_peak + bed_peak
 
     def _ducking_of(self, first: int, last: int, frame: int, duck: float) -> tuple[NDArray[Any], NDArray[Any]]:
         """Gains of a layer ducked by up to `duck` dB over frames first..last: (in the middle, at most)."""
