@@ -115,6 +115,7 @@ def _interpolator() -> NDArray[Any]:
 
 
 _ROWS = _interpolator()
+_TAPS = [np.ascontiguousarray(row[::-1], dtype=np.float32) for row in _ROWS]  # as convolution kernels
 
 
 def peak_envelope(sound: NDArray[Any]) -> NDArray[Any]:
@@ -130,14 +131,9 @@ def peak_envelope(sound: NDArray[Any]) -> NDArray[Any]:
         part = np.zeros((size + before + after, x.shape[1]), dtype=np.float32)
         part[lo - (at - before) : hi - (at - before)] = x[lo:hi]
         out = np.abs(part[before : before + size]).max(axis=1)
-        point = np.empty((size, x.shape[1]), dtype=np.float32)
-        term = np.empty_like(point)
-        for row in _ROWS:
-            np.multiply(part[:size], np.float32(row[0]), out=point)
-            for i in range(1, PHASE_TAPS):
-                np.multiply(part[i : i + size], np.float32(row[i]), out=term)
-                point += term
-            np.maximum(out, np.abs(point, out=point).max(axis=1), out=out)
+        for channel in np.ascontiguousarray(part.T):
+            for row in _TAPS:  # each point between samples: the row's taps over the samples around it
+                np.maximum(out, np.abs(np.convolve(channel, row, mode="valid")), out=out)
         env[at : at + size] = out
     return env
 
