@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,7 @@ from guided_audio.speech import Clip, Line, StoredClip
 from guided_audio.timeline import Event, Timeline
 
 BLOCK = 1 << 16  # samples per block: bounded memory whatever the session length
+RELEASE_BLOCK = 1 << 16  # frames of a gain curve worked out at once
 STEP = 16  # samples between computed points of gain curves (ramps last ~1 s: no audible steps)
 MODEL_STRETCH = 1 << 15  # frames of a bed the model works out at once (about five minutes)
 GUIDE_HZ = (196.0, 294.0, 392.0)  # the guide tone: G3 with its fifth and octave, soft and low
@@ -129,34 +130,23 @@ class Mix:
         answers span the session; everything else is worked out a stretch at a time.
         """
         count = -(-self.length // frame)
+        energy = np.zeros(count)
+        peak = np.zeros(count, dtype=np.float32)  # a bound: float precision is plenty
         channels = self.channels  # the voice and the guide are heard in each channel
-
-        def speech_and_cues(energy: NDArray[Any], peak: NDArray[Any]) -> None:
-            # the voice: a mono clip is heard in both channels (twice its energy), unducked
-            voice = float(self.voice.gain) ** 2
-            for sound, starts in self.voice.each_clip():
-                self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
-            # cues and the breath guide: ducked a little under speech
-            cue = float(self.cues.gain) ** 2
-            for sound, starts in _by_sound(self.cues.sounds):
-                self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue),
-                            self.levels.cue_duck)
-            self._guide_model(energy, peak, frame, channels)
-
-        def beds(energy: NDArray[Any], peak: NDArray[Any]) -> None:
-            # each segment's loop under its fades and the ducking
-            for seg in self.beds:
-                self._bed_model(energy, peak, seg, frame)
-
-        def layers(work: Callable[[NDArray[Any], NDArray[Any]], None]) -> tuple[NDArray[Any], NDArray[Any]]:
-            energy, peak = np.zeros(count), np.zeros(count, dtype=np.float32)  # a bound: float32 is plenty
-            work(energy, peak)
-            return energy, peak
-
-        # numpy works outside the interpreter's lock: the beds are modelled on a second core
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            (speech_energy, speech_peak), (bed_energy, bed_peak) = pool.map(layers, [speech_and_cues, beds])
-        return speech_energy + bed_energy, speech_peak + bed_peak
+        # the voice: a mono clip is heard in both channels (twice its energy), unducked
+        voice = float(self.voice.gain) ** 2
+        for sound, starts in self.voice.each_clip():
+            self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
+        # cues and the breath guide: ducked a little under speech
+        cue = float(self.cues.gain) ** 2
+        for sound, starts in _by_sound(self.cues.sounds):
+            self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue), self.levels.cue_duck)
+        self._guide_model(energy, peak, frame, channels)
+        # the beds: each segment's loop under its fades and the ducking (one stretch at a time: the
+        # model's largest buffer, so it is not worked out beside anything else)
+        for seg in self.beds:
+            self._bed_model(energy, peak, seg, frame)
+        return energy, peak
 
     def _ducking_of(self, first: int, last: int, frame: int, duck: float) -> tuple[NDArray[Any], NDArray[Any]]:
         """Gains of a layer ducked by up to `duck` dB over frames first..last: (in the middle, at most)."""
@@ -333,12 +323,23 @@ def release_curve(needed: NDArray[Any], step: float) -> NDArray[Any]:
         return need
     # How far the gain is below 1 falls by (1 - step) a frame unless a frame needs it lower:
     # depth[i] = max(1 - need[i], depth[i - 1] * (1 - step)), which is the largest of
-    # (1 - need[j]) * (1 - step) ** (i - j) over j <= i: a running maximum, taken in logs.
-    with np.errstate(divide="ignore"):
-        wanted = np.log(1.0 - need)
-    ramp = np.arange(len(need)) * math.log(1.0 - step)
-    depth = np.exp(np.maximum.accumulate(wanted - ramp) + ramp)
-    curve: NDArray[Any] = np.minimum(need, 1.0 - depth).astype(need.dtype)
+    # (1 - need[j]) * (1 - step) ** (i - j) over j <= i: a running maximum, taken in logs, a
+    # block at a time (a long session has a million frames) with the depth carried across.
+    decay = math.log(1.0 - step)
+    curve = np.empty_like(need)
+    carried = 0.0
+    for at in range(0, len(need), RELEASE_BLOCK):
+        part = need[at : at + RELEASE_BLOCK]
+        ramp = np.arange(len(part)) * decay
+        with np.errstate(divide="ignore"):
+            depth = np.log(1.0 - part.astype(np.float64))
+        depth -= ramp
+        np.maximum.accumulate(depth, out=depth)
+        depth += ramp
+        np.exp(depth, out=depth)
+        np.maximum(depth, carried * np.exp(ramp + decay), out=depth)
+        curve[at : at + len(part)] = np.minimum(part, 1.0 - depth)
+        carried = float(depth[-1])
     return curve
 
 
