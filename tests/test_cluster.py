@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import write_template
+from test_build import MINUTES
 
 from guided_audio.build import remote
 from guided_audio.build.state import STATE
@@ -32,14 +33,6 @@ needs_distributed = pytest.mark.skipif(
 START_TIMEOUT = 60  # seconds for the scheduler and workers to come up
 BUILD_TIMEOUT = 120
 
-MINUTES = """
-title = "{title}"
-[minutes]
-default = 0.3
-min = 0.1
-max = 5
-help = "Length."
-"""
 BODY = """
 # Start
 Hello, this is {word}.

@@ -114,8 +114,7 @@ def _interpolator() -> NDArray[Any]:
     return np.array(rows)
 
 
-_ROWS = _interpolator()
-_TAPS = [np.ascontiguousarray(row[::-1], dtype=np.float32) for row in _ROWS]  # as convolution kernels
+_TAPS = [np.ascontiguousarray(row[::-1], dtype=np.float32) for row in _interpolator()]  # as convolution kernels
 
 
 def peak_envelope(sound: NDArray[Any]) -> NDArray[Any]:

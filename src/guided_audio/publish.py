@@ -139,17 +139,17 @@ def check_targets(targets: Sequence[Path], option: str = "-o", *,
         shown = f"{option} {target}" if option else str(target)
         if _safely(target.is_dir):
             raise OutputError(f"{shown}: a folder is in the way of the file {target.name}")
-        if folders is None or target.parent not in folders:
-            problem = _folder_problem(target.parent)
+        if folders is not None and target.parent in folders:
+            problem = folders[target.parent]
+        else:
+            problem = folder_problem(target.parent)
             if folders is not None:
                 folders[target.parent] = problem
-        else:
-            problem = folders[target.parent]
         if problem:
             raise OutputError(f"{shown}: {problem}")
 
 
-def _folder_problem(folder: Path) -> str | None:
+def folder_problem(folder: Path) -> str | None:
     """Why files could not be written in `folder` (created if need be); None if they could."""
     existing = next((p for p in (folder, *folder.parents) if _safely(p.exists)), Path("."))
     if not _safely(existing.is_dir):

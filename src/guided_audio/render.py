@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,12 +176,9 @@ def output_path(request: RenderRequest, program: Program) -> tuple[encoding.Form
         path = path.with_name(path.name + fmt.extension)
     elif path.suffix.lower() != fmt.extension:
         raise OutputError(f"-o {path}: the extension does not match --format {fmt.name} (use {fmt.extension})")
-    folder = path.parent
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise OutputError(f"-o {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"-o {path}: folder {existing} is not writable")
+    problem = publish.folder_problem(path.parent)
+    if problem:
+        raise OutputError(f"-o {path}: {problem}")
     return fmt, path
 
 
