@@ -165,7 +165,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _asset(name: str) -> str:
-    return resources.files("guided_audio").joinpath("player_assets", name).read_text(encoding="utf-8")
+    return (resources.files("guided_audio") / "player_assets" / name).read_text(encoding="utf-8")
 
 
 _TEMPLATE = """<!doctype html>
