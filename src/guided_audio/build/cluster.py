@@ -19,6 +19,7 @@ is checked again on the worker that renders it, which catches a worker that join
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -182,12 +183,12 @@ def connect(address: str) -> Client:
     wait = timeout()
     try:
         client = Client(address, timeout=wait, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadInput(f"{OPTION} {address}: cannot reach the scheduler in {wait:g} s ({detail})") from None
     try:
         client.wait_for_workers(1, timeout=wait)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, asyncio.TimeoutError):  # distributed's timeouts are asyncio's (apart before 3.11)
         client.close()
         raise BadInput(f"{OPTION} {address}: the scheduler has no workers (none joined in {wait:g} s); start "
                        f"some with: dask worker {address} --nthreads 1") from None
