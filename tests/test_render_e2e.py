@@ -155,7 +155,9 @@ def test_speech_onsets_are_where_the_sidecar_says(rendered) -> None:
     assert len(lines) == 3
     for e in lines:
         found = onset(samples, e["start"], reference=quiet_before(doc, e["start"]))
-        assert abs(found - e["start"]) <= 0.050, f"{fmt}: {e['text']!r} starts at {found:.3f}, sidecar {e['start']}"
+        # a soft first word ("And ...") takes a few 10 ms frames to rise 12 dB over the bed, and a
+        # limited onset one frame more: 75 ms still catches a line placed a phrase away
+        assert abs(found - e["start"]) <= 0.075, f"{fmt}: {e['text']!r} starts at {found:.3f}, sidecar {e['start']}"
 
 
 def test_cue_onsets_are_where_the_sidecar_says(rendered) -> None:

@@ -14,12 +14,14 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from guided_audio import loudness
+from guided_audio import analysis
+from guided_audio.analysis import Analysis
 from guided_audio.levels import Levels as Levels
 from guided_audio.speech import Clip, Line, StoredClip
 from guided_audio.timeline import Event, Timeline
@@ -67,8 +69,10 @@ class Mix:
         levels: Levels = Levels(),
         channels: int = 2,
         voices: dict[str, str | None] | None = None,
+        cache_dir: Path | None = None,
     ):
         self.timeline = timeline
+        self.store = analysis.Store(cache_dir / "analysis" if cache_dir is not None else None)
         self.sr = timeline.sample_rate
         self.length = timeline.length
         self.levels = levels
@@ -135,18 +139,23 @@ class Mix:
         channels = self.channels  # the voice and the guide are heard in each channel
         # the voice: a mono clip is heard in both channels (twice its energy), unducked
         voice = float(self.voice.gain) ** 2
-        for sound, starts in self.voice.each_clip():
-            self._place(energy, peak, sound, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
+        for known, starts in self.voice.analyses(self.store):
+            self._place(energy, peak, known, starts, frame, voice * channels, math.sqrt(voice), duck=0.0)
         # cues and the breath guide: ducked a little under speech
         cue = float(self.cues.gain) ** 2
         for sound, starts in _by_sound(self.cues.sounds):
-            self._place(energy, peak, self._heard(sound), starts, frame, cue, math.sqrt(cue), self.levels.cue_duck)
+            known = self._analysed(self._heard(sound))
+            self._place(energy, peak, known, starts, frame, cue, math.sqrt(cue), self.levels.cue_duck)
         self._guide_model(energy, peak, frame, channels)
         # the beds: each segment's loop under its fades and the ducking (one stretch at a time: the
         # model's largest buffer, so it is not worked out beside anything else)
         for seg in self.beds:
             self._bed_model(energy, peak, seg, frame)
         return energy, peak
+
+    def _analysed(self, sound: NDArray[Any], loop: bool = False) -> Analysis:
+        """A cue's or a bed's analysis, from the cache when its samples were analysed before."""
+        return self.store.analysed(analysis.samples_key(sound, self.sr, loop), lambda: sound, self.sr, loop)
 
     def _ducking_of(self, first: int, last: int, frame: int, duck: float) -> tuple[NDArray[Any], NDArray[Any]]:
         """Gains of a layer ducked by up to `duck` dB over frames first..last: (in the middle, at most)."""
@@ -165,22 +174,21 @@ class Mix:
             return np.asarray(sound.mean(axis=1, keepdims=True))
         return sound
 
-    def _place(self, energy: NDArray[Any], peak: NDArray[Any], sound: NDArray[Any], starts: list[int],
+    def _place(self, energy: NDArray[Any], peak: NDArray[Any], known: Analysis, starts: list[int],
                frame: int, power_gain: float, peak_gain: float, duck: float) -> None:
         """Add a sound's energy and peaks at every start where it plays."""
-        n = len(sound)
+        n = known.length
         if not n:
             return
-        cumulative = np.concatenate([[0.0], np.cumsum(loudness.k_power(sound, self.sr))])
-        envelope = loudness.peak_envelope(sound)
         for start in starts:
             first, last = start // frame, min((start + n - 1) // frame, len(energy) - 1)
             if last < first:
                 continue
             middle, most = self._ducking_of(first, last, frame, duck)
             edges = np.clip(np.arange(first, last + 2) * frame - start, 0, n)
-            energy[first : last + 1] += (cumulative[edges[1:]] - cumulative[edges[:-1]]) * power_gain * middle**2
-            peak[first : last + 1] += np.maximum.reduceat(envelope, edges[:-1]) * peak_gain * most
+            before = known.energy_before(edges)
+            energy[first : last + 1] += (before[1:] - before[:-1]) * power_gain * middle**2
+            peak[first : last + 1] += known.peaks_between(edges) * peak_gain * most
 
     def _guide_model(self, energy: NDArray[Any], peak: NDArray[Any], frame: int, channels: int) -> None:
         """The guide's energy and peak per frame, from its swell (its tones lie where K-weighting is flat)."""
@@ -204,14 +212,13 @@ class Mix:
         """A bed segment's energy and peaks per frame: its loop's, wherever the loop is in each frame."""
         sound = self._heard(seg.sound)
         size = len(sound)
-        cumulative = np.concatenate([[0.0], np.cumsum(loudness.k_power(sound, self.sr, loop=True))])
-        envelope = loudness.peak_envelope(sound)
-        chunks = np.maximum.reduceat(envelope, np.arange(0, size, frame))  # the loop's peaks, frame by frame
+        known = self._analysed(sound, loop=True)
+        chunks = known.peaks_between(np.append(np.arange(0, size, frame), size))  # the loop's peaks, frame by frame
         level = db(self.levels.bed)
 
         def upto(position: NDArray[Any]) -> NDArray[Any]:  # energy of the looped bed from its start up to position
             loops, rest = np.divmod(position, size)
-            total: NDArray[Any] = loops * cumulative[-1] + cumulative[rest]
+            total: NDArray[Any] = loops * known.cumulative[-1] + known.energy_before(rest)
             return total
 
         first_frame, last_frame = seg.start // frame, min((seg.end - 1) // frame, len(energy) - 1)
@@ -283,6 +290,7 @@ class Mix:
 VOICE_CREST_DB = 12.0  # speech peaks held to this far above the clip's speaking level
 VOICE_FRAME = 0.005  # seconds per step of the voice leveller's gain
 VOICE_RELEASE = 0.06  # seconds for its gain to come back
+LEVELLING = f"1;crest={VOICE_CREST_DB};frame={VOICE_FRAME};release={VOICE_RELEASE};int16"  # in analyses' keys
 
 
 def level_voice(samples: NDArray[Any], sr: int) -> NDArray[Any]:
@@ -316,31 +324,58 @@ def release_curve(needed: NDArray[Any], step: float) -> NDArray[Any]:
     Each frame also takes its neighbours' need, so a curve interpolated between frame centres
     stays under the need too. Used by the voice leveller here and by the master's limiter.
     """
+    need = neighbours_need(needed)
+    if need.min() >= 1.0 or step >= 1.0:
+        return need
+    release = Release(step)
+    curve = np.empty_like(need)
+    for at in range(0, len(need), RELEASE_BLOCK):  # a long session has a million frames
+        curve[at : at + RELEASE_BLOCK] = release.follow(need[at : at + RELEASE_BLOCK])
+    return curve
+
+
+def neighbours_need(needed: NDArray[Any]) -> NDArray[Any]:
+    """Each frame's need, lowered to its neighbours' where theirs is lower."""
     need = needed.copy()
     need[1:] = np.minimum(need[1:], needed[:-1])
     need[:-1] = np.minimum(need[:-1], needed[1:])
-    if need.min() >= 1.0 or step >= 1.0:
-        return need
-    # How far the gain is below 1 falls by (1 - step) a frame unless a frame needs it lower:
-    # depth[i] = max(1 - need[i], depth[i - 1] * (1 - step)), which is the largest of
-    # (1 - need[j]) * (1 - step) ** (i - j) over j <= i: a running maximum, taken in logs, a
-    # block at a time (a long session has a million frames) with the depth carried across.
-    decay = math.log(1.0 - step)
-    curve = np.empty_like(need)
-    carried = 0.0
-    for at in range(0, len(need), RELEASE_BLOCK):
-        part = need[at : at + RELEASE_BLOCK]
-        ramp = np.arange(len(part)) * decay
+    return need
+
+
+class Release:
+    """A release curve worked out a stretch of frames at a time, in order, with its depth carried.
+
+    How far the gain is below 1 falls by (1 - step) a frame unless a frame needs it lower:
+    depth[i] = max(1 - need[i], depth[i - 1] * (1 - step)), which is the largest of
+    (1 - need[j]) * (1 - step) ** (i - j) over j <= i: a running maximum, taken in logs.
+    """
+
+    def __init__(self, step: float):
+        self.step = step
+        self.decay = math.log(1.0 - step) if step < 1.0 else -math.inf
+        self.carried = 0.0  # the depth at the end of the last stretch
+
+    def follow(self, need: NDArray[Any]) -> NDArray[Any]:
+        """The curve over the next stretch of frames, given their need (neighbours' included)."""
+        if not len(need):
+            return np.asarray(need, dtype=np.float64)
+        if self.step >= 1.0:
+            return np.asarray(np.minimum(need, 1.0), dtype=np.float64)
+        if self.carried == 0.0 and need.min() >= 1.0:
+            return np.ones(len(need))
+        ramp = np.arange(len(need)) * self.decay
         with np.errstate(divide="ignore"):
-            depth = np.log(1.0 - part.astype(np.float64))
+            depth = np.log(1.0 - np.minimum(need, 1.0).astype(np.float64))
         depth -= ramp
         np.maximum.accumulate(depth, out=depth)
         depth += ramp
         np.exp(depth, out=depth)
-        np.maximum(depth, carried * np.exp(ramp + decay), out=depth)
-        curve[at : at + len(part)] = np.minimum(part, 1.0 - depth)
-        carried = float(depth[-1])
-    return curve
+        np.maximum(depth, self.carried * np.exp(ramp + self.decay), out=depth)
+        self.carried = float(depth[-1])
+        if self.carried < 1e-12:
+            self.carried = 0.0
+        curve: NDArray[Any] = np.minimum(need, 1.0 - depth)
+        return curve
 
 
 class _Placed:
@@ -385,14 +420,28 @@ class _Voice:
         samples: NDArray[Any] = np.round(np.clip(level, -1.0, 1.0) * 32767).astype(np.int16)[:, None]
         return samples
 
-    def each_clip(self) -> Iterator[tuple[NDArray[Any], list[int]]]:
-        """Every distinct clip, levelled, with each start where it plays; one clip in memory at a time."""
+    def analyses(self, store: analysis.Store) -> Iterator[tuple[Analysis, list[int]]]:
+        """Every distinct clip's analysis, levelled, with each start where it plays.
+
+        A clip in the speech cache has its analysis kept under the entry's checksum and the
+        levelling; only a clip analysed for the first time is read, one at a time.
+        """
         starts: dict[Line, list[int]] = {}
         for start, line in zip(self.starts.tolist(), self.lines):
             starts.setdefault(line, []).append(start)
         for line, where in starts.items():
-            held = self.held.get(line)
-            yield (held if held is not None else self.levelled(line)), where
+            clip = self.clips[line]
+            checksum = clip.checksum() if isinstance(clip, StoredClip) else None
+
+            def levelled(line: Line = line) -> NDArray[Any]:
+                held = self.held.get(line)
+                return held if held is not None else self.levelled(line)
+
+            if checksum is None:
+                yield Analysis.of(levelled(), self.sr), where
+            else:
+                name = analysis.key("voice", LEVELLING, self.sr, checksum)
+                yield store.analysed(name, levelled, self.sr), where
 
     def add(self, out: NDArray[Any], start: int, stop: int) -> None:
         with self.lock:

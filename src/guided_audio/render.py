@@ -85,7 +85,8 @@ def render(request: RenderRequest, progress: Progress = Progress()) -> RenderRes
         phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
     )
     timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
-    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices)
+    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices,
+              cache_dir=settings.cache_dir)
     metadata = describe(program, settings, timeline)
     with publisher as publish:
         master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
@@ -115,25 +116,27 @@ def encode_verified(
     the file is encoded once more.
     """
     target, fmt = settings.loudness, settings.fmt
-    master = mastering.predict(mix, target, fmt.peak_ceiling)
+    plan = mastering.predict(mix, target, fmt.peak_ceiling)
     for attempt in range(2):
         label = "Mixing and encoding" if attempt == 0 else "Encoding again to meet the target"
         update = progress.stage(label, mix.length)
-        blocks = ((start, master.apply(start, block)) for start, block in mix.blocks())
-        heard = encoding.encode(blocks, sample_rate=SAMPLE_RATE, channels=settings.channels, fmt=fmt, path=path,
-                                progress=update, chapters=metadata.chapters, language=metadata.language,
+        limiter = mastering.Limiter(plan, mix.length)
+        heard = encoding.encode(limiter.blocks(mix.blocks()), sample_rate=SAMPLE_RATE, channels=settings.channels,
+                                fmt=fmt, path=path, progress=update, chapters=metadata.chapters,
+                                language=metadata.language,
                                 tap=mastering.EBUR128)  # measured as it is written, on the other core
+        master = limiter.master
         written = (mastering.parse_ebur128(heard) if heard else None) or mastering.measure_file(path)
         if attempt == 1 or written.meets(target):
             break
         raised = 0.0  # dB the next encode is louder than this one
         if written.lufs_known and abs(written.lufs - target) > mastering.LOUDNESS_TOLERANCE:
             raised = max(-3.0, min(3.0, target - written.lufs))  # what the encoder took, given back
-            master = dataclasses.replace(mastering.predict(mix, target + raised, fmt.peak_ceiling), target_lufs=target)
+            plan = dataclasses.replace(mastering.predict(mix, target + raised, fmt.peak_ceiling), target_lufs=target)
         if written.peak_known and written.true_peak + raised > mastering.DELIVERED_PEAK_DBTP:
             # the encoder overshot, or will once louder: limit harder only where the file (raised) passes the ceiling
-            found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, master.frame, raised_db=raised)
-            master = mastering.tighten(master, found)
+            found = mastering.overshoots(path, SAMPLE_RATE, settings.channels, plan.frame, raised_db=raised)
+            plan = mastering.tighten(plan, found)
     if not written.meets(target, mastering.LOUDNESS_PROMISE):
         warnings.append(f"the written file measures {written.describe()}, not {target:g} LUFS within "
                         f"{mastering.LOUDNESS_PROMISE:g} LU and at most {mastering.DELIVERED_PEAK_DBTP:g} dBTP")
