@@ -145,6 +145,7 @@ def main() -> None:
                 out = folder / f"ours{fmt.extension}"
                 raw = folder / "same.f32"
                 ours(practice, minutes, out, fmt.name, keep=raw)  # fills the speech cache, keeps the samples
+                os.sync()  # the kept samples' writeback would otherwise run during the timed render
                 wall, inner, rss = ours(practice, minutes, out, fmt.name)
                 alone = ffmpeg_alone(raw, fmt, folder)
                 print(f"| {practice:<16} | {minutes:>3g} | {name:<6} | {wall:>7.2f} | {alone:>8.2f} | "

@@ -74,6 +74,10 @@ class StoredClip:
     def seconds(self) -> float:
         return self.frames / self.sample_rate
 
+    def checksum(self) -> str | None:
+        """The cache entry's own checksum (which names its exact bytes), or None if it cannot be read."""
+        return self.cache.checksum(self.identity, self.line)
+
 
 @dataclass(frozen=True)
 class Line:
@@ -282,6 +286,17 @@ class ClipCache:
             log.debug("speech cache entry %s is damaged or holds another line; it is spoken again", path)
             self.damaged += 1
         return clip
+
+    def checksum(self, identity: dict[str, str], line: Line) -> str | None:
+        """The SHA-256 an entry ends with (hex), read without reading the entry; None if there is none."""
+        size = hashlib.sha256().digest_size
+        try:
+            with open(self.path(self.key(identity, line)), "rb") as handle:
+                handle.seek(-size, os.SEEK_END)
+                tail = handle.read(size)
+        except OSError:
+            return None
+        return tail.hex() if len(tail) == size else None
 
     def _decode(self, data: bytes, key: str, identity: dict[str, str], line: Line) -> Clip | None:
         """The clip in an entry's bytes if every check passes, else None."""
