@@ -12,6 +12,7 @@ from pathlib import Path
 from queue import Full, Queue
 from typing import IO, TYPE_CHECKING, Any
 
+from guided_audio import background
 from guided_audio.errors import EncoderError
 from guided_audio.ffmpeg import ffmpeg_exe
 from guided_audio.tags import ISO639_2, Chapter, ffmetadata
@@ -141,9 +142,11 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
         reader = None
         if reader_cmd:
             reader = subprocess.Popen(reader_cmd, stdin=proc.stdout, stdout=subprocess.DEVNULL, stderr=heard)
+            background.lower(reader.pid)  # it only reads along: the encoder comes first
             assert proc.stdout is not None
             proc.stdout.close()  # the reader holds it now: it sees the end when the encoder exits
         assert proc.stdin is not None
+        _widen(proc.stdin)
         # A writer thread feeds ffmpeg while this thread mixes the next blocks: numpy
         # releases the GIL, so mixing and encoding run on two cores at once.
         queue: Queue[bytes | None] = Queue(maxsize=8)
@@ -178,6 +181,23 @@ def _run(cmd: list[str], blocks: Iterable[tuple[int, NDArray[Any]]], fmt: Format
             return None
         heard.seek(0)
         return heard.read().decode("utf-8", "replace")
+
+
+PIPE_BYTES = 1 << 20  # the pipe into the encoder: about 30 ms of its work, so it never waits for this process
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Give the pipe into ffmpeg a larger buffer, where the system allows (Linux).
+
+    The default 64 KiB holds about 2 ms of the mp3 encoder's work: the writer thread, waiting
+    its turn for the interpreter's lock behind the mixing, would leave the encoder idle.
+    """
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass  # another system, or a lower limit: the default size still works, a little slower
 
 
 def _feed(queue: Queue[bytes | None], pipe: IO[bytes]) -> None:

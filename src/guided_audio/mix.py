@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from guided_audio import analysis
+from guided_audio import analysis, background
 from guided_audio.analysis import Analysis
 from guided_audio.levels import Levels as Levels
 from guided_audio.speech import Clip, Line, StoredClip
@@ -110,19 +109,12 @@ class Mix:
     def blocks(self, size: int = BLOCK) -> Iterator[tuple[int, NDArray[Any]]]:
         """The whole mix in consecutive blocks: (start sample, samples).
 
-        The next blocks are mixed on a worker thread while the caller uses this one
-        (numpy releases the GIL), so a consumer such as the meter or the encoder
-        runs beside the mixing on a second core.
+        The next blocks are mixed on a worker thread while the caller uses this one (numpy
+        releases the GIL), so a consumer such as the encoder runs beside the mixing on a
+        second core; the worker has the lower priority (`background.ahead`).
         """
         starts = range(0, self.length, size)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = [pool.submit(self.render, a, min(self.length, a + size)) for a in starts[:2]]
-            for n, start in enumerate(starts):
-                block = ahead.pop(0).result()
-                if n + 2 < len(starts):
-                    nxt = starts[n + 2]
-                    ahead.append(pool.submit(self.render, nxt, min(self.length, nxt + size)))
-                yield start, block
+        return background.ahead(((a, self.render(a, min(self.length, a + size))) for a in starts), name="guided-audio-mix")
 
     def model(self, frame: int) -> tuple[NDArray[Any], NDArray[Any]]:
         """The mix described per frame without rendering it: (K-weighted energy, peak bound).

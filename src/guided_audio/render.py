@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from guided_audio import (
     __version__,
+    background,
     cover,
     encoding,
     markup,
@@ -121,7 +123,8 @@ def encode_verified(
         label = "Mixing and encoding" if attempt == 0 else "Encoding again to meet the target"
         update = progress.stage(label, mix.length)
         limiter = mastering.Limiter(plan, mix.length)
-        heard = encoding.encode(limiter.blocks(mix.blocks()), sample_rate=SAMPLE_RATE, channels=settings.channels,
+        mastered = background.ahead(limiter.blocks(mix.blocks()), name="guided-audio-master")
+        heard = encoding.encode(mastered, sample_rate=SAMPLE_RATE, channels=settings.channels,
                                 fmt=fmt, path=path, progress=update, chapters=metadata.chapters,
                                 language=metadata.language,
                                 tap=mastering.EBUR128)  # measured as it is written, on the other core
@@ -190,34 +193,56 @@ def load_sounds(
 ) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]]]:
     """Decode every cue and bed the scripts use; errors name the option or script line.
 
-    A bed shorter than a second loops audibly: that is a warning.
+    Each sound is an ffmpeg run of its own, so they are decoded side by side. A bed shorter
+    than a second loops audibly: that is a warning.
     """
-    cues: dict[str, NDArray[Any]] = {}
-    beds: dict[str, NDArray[Any]] = {}
+    cues: dict[str, Wanted] = {}
+    beds: dict[str, Wanted] = {}
     items = [(script, item) for script in scripts for item in script.items]
     for script, item in items:
         name = item.name if isinstance(item, markup.Cue) else getattr(item, "cue", None)
         if name and name not in cues:
-            cues[name] = _sound(name, "cue", "@cue", script.source, item.line)
-    if ambient is None:
-        return cues, beds
-    option = f"{program.name}: ambient =" if ambient == program.ambient else "--ambient"
-    beds[ambient] = sounds.load(sounds.resolve(ambient, "bed", option), SAMPLE_RATE)
-    for script, item in items:
-        if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
-            beds[item.name] = _sound(item.name, "bed", "@ambient", script.source, item.line)
-    for name, samples in beds.items():
+            cues[name] = _wanted(name, "cue", "@cue", script.source, item.line)
+    if ambient is not None:
+        option = f"{program.name}: ambient =" if ambient == program.ambient else "--ambient"
+        beds[ambient] = Wanted(sounds.resolve(ambient, "bed", option), "", 0)
+        for script, item in items:
+            if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
+                beds[item.name] = _wanted(item.name, "bed", "@ambient", script.source, item.line)
+    wanted = [*cues.values(), *beds.values()]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = dict(zip(map(id, wanted), pool.map(_decode, wanted)))
+    bed_sounds = {name: decoded[id(w)] for name, w in beds.items()}
+    for name, samples in bed_sounds.items():
         if len(samples) < SAMPLE_RATE:
             warnings.append(f"ambient bed {name}: only {len(samples) / SAMPLE_RATE:.2f} s of audio could be "
                             "decoded; it loops audibly (is the file complete?)")
-    return cues, beds
+    return {name: decoded[id(w)] for name, w in cues.items()}, bed_sounds
 
 
-def _sound(name: str, kind: str, option: str, source: str, line: int) -> NDArray[Any]:
+@dataclass(frozen=True)
+class Wanted:
+    """A sound to decode, and the script line that asked for it ("" for an option)."""
+
+    path: Path
+    source: str
+    line: int
+
+
+def _wanted(name: str, kind: str, option: str, source: str, line: int) -> Wanted:
     try:
-        return sounds.load(sounds.resolve(name, kind, option, Path(source).parent), SAMPLE_RATE)
+        return Wanted(sounds.resolve(name, kind, option, Path(source).parent), source, line)
     except SoundError as exc:  # named like a markup error: the script line is what to fix
         raise MarkupError(exc.message, source=source, line=line) from None
+
+
+def _decode(wanted: Wanted) -> NDArray[Any]:
+    try:
+        return sounds.load(wanted.path, SAMPLE_RATE)
+    except SoundError as exc:
+        if not wanted.source:
+            raise
+        raise MarkupError(exc.message, source=wanted.source, line=wanted.line) from None
 
 
 def check_voice_roles(scripts: list[markup.Script], settings: Settings, report: speech.SpeechReport) -> None:
