@@ -15,11 +15,9 @@ it was just worked out or read back.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +118,7 @@ class Store:
         self.folder = folder
         self.writable = folder is not None
         if folder is not None:
-            _remove_stale_temp_files(folder / ".tmp")
+            publish.remove_stale_temp_files(folder / ".tmp")
 
     def path(self, name: str) -> Path:
         assert self.folder is not None
@@ -168,15 +166,3 @@ class Store:
             log.debug("analysis %s not stored: %s", name, exc)
             self.writable = False  # once is enough: the render goes on without storing
 
-
-def _remove_stale_temp_files(temp: Path) -> None:
-    """Remove the temp files of writers whose process is gone (killed while writing)."""
-    try:
-        names = os.listdir(temp)
-    except OSError:
-        return
-    for name in names:
-        pid = name.split("-", 1)[0]
-        if pid.isdigit() and not publish.alive(int(pid)):
-            with contextlib.suppress(OSError):
-                (temp / name).unlink()

