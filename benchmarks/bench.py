@@ -4,7 +4,8 @@
     python benchmarks/bench.py --practice comfort --minutes 10 --format opus [--pydub]
     GUIDED_AUDIO_FFMPEG=system python benchmarks/bench.py   # with the ffmpeg on PATH
 
-Every figure comes from this one run; the machine may be shared, so compare the ratios.
+Every figure comes from this one run: each row is the median of --repeat turns of ours and ffmpeg
+alone, taken in turn (the machine may be shared, so compare the ratios).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20, help="its length (with --practice)")
     parser.add_argument("--format", action="append", choices=list(encoding.FORMATS),
                         help="a format to measure (repeatable; default: mp3 and flac)")
+    parser.add_argument("--repeat", type=int, default=3, help="turns of ours and ffmpeg alone per row (default 3)")
     parser.add_argument("--pydub", action="store_true", help="also time the slow pydub overlay pipeline")
     parser.add_argument("--no-pydub", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = parser.parse_args()
@@ -132,11 +135,13 @@ def main() -> None:
     exe = ffmpeg_exe()
     os.environ.setdefault("PYDUB_FFMPEG", exe)
     print(f"ffmpeg: {ffmpeg_version(exe)} ({exe})")
-    print("Each row is one run, ours then ffmpeg alone encoding the samples our render gave its encoder,")
-    print("with the same binary; the speech cache is warmed first. Compare ratios: the machine may be shared.\n")
+    print("Each row: ours, then ffmpeg alone encoding the samples our render gave its encoder with the same")
+    print(f"binary, {args.repeat} times in turn (the speech cache warmed first); the medians, and the range of the")
+    print("ratios of each turn. Compare ratios: the machine may be shared.\n")
     print(f"| {'practice':<16} | {'min':>3} | {'format':<6} | {'ours s':>7} | {'ffmpeg s':>8} | {'ratio':>5} "
-          f"| {'render() s':>10} | {'peak RSS MB':>11} |")
-    print(f"| {'-' * 16} | {'-' * 3}: | {'-' * 6} | {'-' * 6}: | {'-' * 7}: | {'-' * 4}: | {'-' * 9}: | {'-' * 10}: |")
+          f"| {'ratios':>11} | {'render() s':>10} | {'peak RSS MB':>11} |")
+    print(f"| {'-' * 16} | {'-' * 3}: | {'-' * 6} | {'-' * 6}: | {'-' * 7}: | {'-' * 4}: | {'-' * 11} "
+          f"| {'-' * 9}: | {'-' * 10}: |")
     with tempfile.TemporaryDirectory(prefix="guided-audio-bench-") as tmp:
         folder = Path(tmp)
         for practice, minutes in cases:
@@ -144,12 +149,18 @@ def main() -> None:
                 fmt = encoding.FORMATS[name]
                 out = folder / f"ours{fmt.extension}"
                 raw = folder / "same.f32"
-                ours(practice, minutes, out, fmt.name, keep=raw)  # fills the speech cache, keeps the samples
+                ours(practice, minutes, out, fmt.name, keep=raw)  # fills the caches, keeps the samples
                 os.sync()  # the kept samples' writeback would otherwise run during the timed render
-                wall, inner, rss = ours(practice, minutes, out, fmt.name)
-                alone = ffmpeg_alone(raw, fmt, folder)
+                turns = []
+                for _ in range(args.repeat):
+                    wall, inner, rss = ours(practice, minutes, out, fmt.name)
+                    turns.append((wall, ffmpeg_alone(raw, fmt, folder), inner, rss))
+                wall, alone, inner = (statistics.median(t[i] for t in turns) for i in range(3))
+                rss = max(t[3] for t in turns)
+                ratios = sorted(t[0] / t[1] for t in turns)
+                spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
                 print(f"| {practice:<16} | {minutes:>3g} | {name:<6} | {wall:>7.2f} | {alone:>8.2f} | "
-                      f"{wall / alone:>5.2f} | {inner:>10.2f} | {rss:>11.0f} |", flush=True)
+                      f"{wall / alone:>5.2f} | {spread:>11} | {inner:>10.2f} | {rss:>11.0f} |", flush=True)
                 if args.pydub:
                     from pydub import AudioSegment
 
