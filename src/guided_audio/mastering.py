@@ -184,8 +184,9 @@ class Limiter:
         self.needed = np.ones(frames)
         self.curve = np.ones(frames)
         self.release = Release(RELEASE_STEP)
-        self.extra = np.ones(frames)
+        self.extra: NDArray[Any] | None = None  # the plan's extra curve, at the session's length
         if plan.extra is not None:
+            self.extra = np.ones(frames)
             size = min(frames, len(plan.extra))
             self.extra[:size] = plan.extra[:size]
         self.gain = 10 ** (plan.gain_db / 20)
@@ -253,7 +254,8 @@ class Limiter:
             return
         a, b = max(0, lo - 1), min(len(self.needed), hi + 1)
         need = neighbours_need(self.needed[a:b])[lo - a : lo - a + hi - lo]
-        self.curve[lo:hi] = self.release.follow(need) * self.extra[lo:hi]
+        curve = self.release.follow(need)
+        self.curve[lo:hi] = curve if self.extra is None else curve * self.extra[lo:hi]
         self.settled = hi
 
     def _apply(self, start: int, block: NDArray[Any]) -> tuple[int, NDArray[Any]]:
