@@ -96,10 +96,11 @@ class Mix:
         depth = np.interp(grid, *self.ducking) if len(self.ducking[0]) else np.zeros(len(grid))
         out = np.zeros((stop - start, 2), dtype=np.float32)
         self._add_bed(out, start, stop, grid, depth)
-        effects = np.zeros((stop - start, 2), dtype=np.float32)
-        self.cues.add(effects, start, stop)
-        self._add_guide(effects, start, stop)
-        out += effects * _steps(10 ** (-self.levels.cue_duck * depth / 20), len(out))[:, None]
+        if self.cues.touch(start, stop) or self._guides_near(start, stop).size:
+            effects = np.zeros((stop - start, 2), dtype=np.float32)
+            self.cues.add(effects, start, stop)
+            self._add_guide(effects, start, stop)
+            out += effects * _steps(10 ** (-self.levels.cue_duck * depth / 20), len(out))[:, None]
         self.voice.add(out, start, stop)
         if self.channels == 1:
             mono: NDArray[Any] = out.mean(axis=1, keepdims=True)
@@ -261,9 +262,13 @@ class Mix:
 
     # -- the breath guide -----------------------------------------------------------------
 
+    def _guides_near(self, start: int, stop: int) -> NDArray[Any]:
+        """The guides that sound in [start, stop), by index."""
+        return np.flatnonzero((self.guide_starts < stop) & (self.guide_ends > start))
+
     def _add_guide(self, out: NDArray[Any], start: int, stop: int) -> None:
         """A soft chord that swells up through each in-breath and down through each out-breath."""
-        near = np.flatnonzero((self.guide_starts < stop) & (self.guide_ends > start))
+        near = self._guides_near(start, stop)
         if not len(near):
             return
         gain = db(self.levels.guide)
@@ -378,6 +383,10 @@ class _Placed:
         self.gain = np.float32(gain)
         self.starts = np.array([s for s, _ in sounds], dtype=np.int64)
         self.ends = np.array([s + len(x) for s, x in sounds], dtype=np.int64)
+
+    def touch(self, start: int, stop: int) -> bool:
+        """Whether any sound plays in [start, stop)."""
+        return bool(((self.starts < stop) & (self.ends > start)).any())
 
     def add(self, out: NDArray[Any], start: int, stop: int) -> None:
         for i in np.flatnonzero((self.starts < stop) & (self.ends > start)):
