@@ -193,7 +193,7 @@ class Limiter:
         self.ceiling = 10 ** (plan.ceiling_dbtp / 20)
         self.measured = 0  # frames whose need is known
         self.settled = 0  # frames whose curve is final
-        self.kept = np.zeros((0, 1), dtype=np.float32)  # samples from `kept_from` on, for the next frames' context
+        self.kept: NDArray[Any] = np.zeros((0, 1), dtype=np.float32)  # samples from `kept_from` on, for the next frames' context
         self.kept_from = 0
 
     @property
