@@ -98,3 +98,18 @@ def test_a_changed_sound_file_is_decoded_again(tmp_path: Path, own_cache: Path) 
     assert len(list((own_cache / "sounds").glob("*.f32"))) == 2
     assert np.array_equal(sounds.load(mine, 22050)[:0], np.zeros((0, 2), np.float32))  # another rate: its own entry
     assert len(list((own_cache / "sounds").glob("*.f32"))) == 3
+
+
+def test_a_render_keeps_everything_in_its_own_cache_dir(make_template, tmp_path: Path, own_cache: Path) -> None:
+    """--cache-dir holds every cache of a render: nothing goes to the default folder."""
+    from guided_audio.render import RenderRequest, render
+
+    front = 'title = "Own cache"\nambient = "warm-room"\n[minutes]\ndefault = 0.3\nmin = 0.1\nmax = 2\nhelp = "Length."\n'
+    path = make_template("# One\n@cue soft-chime wait=1\nA single quiet line.\n", front=front)
+    mine = tmp_path / "mine"
+    render(RenderRequest(practice=str(path), output=tmp_path / "out.flac", cache_dir=mine, voice="pyttsx3"))
+    assert list((mine / "speech").rglob("*.clip"))
+    assert list((mine / "templates").glob("*.code"))
+    assert len(list((mine / "sounds").glob("*.f32"))) == 2  # the bed and the cue
+    assert list((mine / "analysis").rglob("*.analysis"))
+    assert not own_cache.exists() or not [p for p in own_cache.rglob("*") if p.is_file()]

@@ -385,7 +385,8 @@ def _levels(options: dict[str, Any]) -> Levels:
 @click.option("--loudness", type=click.FloatRange(-30, -10), metavar="LUFS",
               help="Target integrated loudness (default -16 LUFS, or -19 with --mono).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=speech.default_cache_dir, show_default=False,
-              help="Where synthesized speech is cached (default: ~/.cache/guided_audio or $GUIDED_AUDIO_CACHE).")
+              help="The cache: synthesized speech, the master's analyses, compiled templates and decoded sounds "
+                   "(default: ~/.cache/guided_audio or $GUIDED_AUDIO_CACHE).")
 @click.option("--sidecars", "sidecar_list", default=",".join(SIDECARS), show_default=True, metavar="LIST",
               help="Sidecar files to write beside the audio, from: " + ", ".join(SIDECARS) + ".")
 @click.option("--no-sidecars", is_flag=True, help="Write no sidecar files.")

@@ -373,9 +373,9 @@ class _CompiledCache(jinja2.BytecodeCache):
     """Compiled templates as files in the cache folder; one that cannot be read or written is skipped."""
 
     def __init__(self) -> None:
-        from guided_audio.speech import default_cache_dir
+        from guided_audio.paths import cache_dir
 
-        self.folder = default_cache_dir() / "templates"
+        self.folder = cache_dir() / "templates"
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from guided_audio import (
     encoding,
     markup,
     mastering,
+    paths,
     phrasing,
     privacy,
     publish,
@@ -66,42 +68,43 @@ class RenderResult:
 
 def render(request: RenderRequest, progress: Progress = Progress()) -> RenderResult:
     """Render one practice or session, reading top to bottom like the data flows."""
-    program, settings = resolve(request)
-    audio_path = settings.output
-    outputs = {kind: sidecars.path_for(audio_path, kind) for kind in settings.sidecars}
-    publisher = Publisher(audio_path, *outputs.values(), cover=settings.tags.cover)  # checked before any work
-    scripts = program.scripts()
-    program.check_bounds(scripts, settings.rate)
-    if not any(script.audible() for script in scripts):
-        raise TemplateError("the script has nothing to say: no spoken line and no cue (see 'guided-audio script')",
-                            source=str(program.parts[0].practice.path))
-    report = speech.SpeechReport(warnings=list(program.warnings))
-    cues, beds = load_sounds(scripts, program, settings.ambient, report.warnings)
-    check_voice_roles(scripts, settings, report)
-    clips = speak(scripts, settings, progress, report)
-    voices = settings.voices
-    timeline = plan_parts(
-        program, scripts, settings.rate,
-        speech_length=lambda text, wpm, role="main": clips[speech.Line(text, wpm, voices[role])].frames,
-        cue_length=lambda name: len(cues[name]),
-        phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
-    )
-    timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
-    mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices,
-              cache_dir=settings.cache_dir)
-    metadata = describe(program, settings, timeline)
-    with publisher as publish:
-        master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
-                                          report.warnings)
-        tags.write(publish.temp(audio_path), settings.fmt.container, metadata)
-        texts = sidecar_texts(settings, program, timeline, master, written)
-        for kind, text in texts.items():
-            sidecars.write_text(publish.temp(outputs[kind]), text)
-    progress.done()
-    warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
-    return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
-                        speech.voice_name(settings.voice), written, listing(program), program.language,
-                        program.shown_privately())
+    with paths.using_cache(request.cache_dir):  # every cache a render keeps goes into its --cache-dir
+        program, settings = resolve(request)
+        audio_path = settings.output
+        outputs = {kind: sidecars.path_for(audio_path, kind) for kind in settings.sidecars}
+        publisher = Publisher(audio_path, *outputs.values(), cover=settings.tags.cover)  # checked before any work
+        scripts = program.scripts()
+        program.check_bounds(scripts, settings.rate)
+        if not any(script.audible() for script in scripts):
+            raise TemplateError("the script has nothing to say: no spoken line and no cue (see 'guided-audio script')",
+                                source=str(program.parts[0].practice.path))
+        report = speech.SpeechReport(warnings=list(program.warnings))
+        cues, beds = load_sounds(scripts, program, settings.ambient, report.warnings)
+        check_voice_roles(scripts, settings, report)
+        clips = speak(scripts, settings, progress, report)
+        voices = settings.voices
+        timeline = plan_parts(
+            program, scripts, settings.rate,
+            speech_length=lambda text, wpm, role="main": clips[speech.Line(text, wpm, voices[role])].frames,
+            cue_length=lambda name: len(cues[name]),
+            phrases=lambda text, wpm, role: phrasing.phrases_of(text, wpm, voices[role]),
+        )
+        timeline = dataclasses.replace(timeline, warnings=tuple(program.redact(w) for w in timeline.warnings))
+        mix = Mix(timeline, clips, cues, beds, settings.ambient, settings.levels, settings.channels, voices,
+                  cache_dir=settings.cache_dir)
+        metadata = describe(program, settings, timeline)
+        with publisher as publish:
+            master, written = encode_verified(mix, settings, publish.temp(audio_path), metadata, progress,
+                                              report.warnings)
+            tags.write(publish.temp(audio_path), settings.fmt.container, metadata)
+            texts = sidecar_texts(settings, program, timeline, master, written)
+            for kind, text in texts.items():
+                sidecars.write_text(publish.temp(outputs[kind]), text)
+        progress.done()
+        warnings = tuple(program.redact(w) for w in (*report.warnings, *timeline.warnings))
+        return RenderResult(audio_path, outputs.get("json"), outputs, timeline, master, report, warnings,
+                            speech.voice_name(settings.voice), written, listing(program), program.language,
+                            program.shown_privately())
 
 
 # -- stages that need a little more than one line ----------------------------------------
@@ -210,8 +213,9 @@ def load_sounds(
             if isinstance(item, markup.Ambient) and item.name and item.name not in beds:
                 beds[item.name] = _wanted(item.name, "bed", "@ambient", script.source, item.line)
     wanted = [*cues.values(), *beds.values()]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = dict(zip(map(id, wanted), pool.map(_decode, wanted)))
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each in a copy of this context: the same cache folder
+        running = [pool.submit(contextvars.copy_context().run, _decode, w) for w in wanted]
+        decoded = {id(w): job.result() for w, job in zip(wanted, running)}
     bed_sounds = {name: decoded[id(w)] for name, w in beds.items()}
     for name, samples in bed_sounds.items():
         if len(samples) < SAMPLE_RATE:

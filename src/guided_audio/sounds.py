@@ -159,9 +159,9 @@ class _DecodedCache:
         import json
 
         from guided_audio.ffmpeg import ffmpeg_exe
-        from guided_audio.speech import default_cache_dir
+        from guided_audio.paths import cache_dir
 
-        self.folder = default_cache_dir() / "sounds"
+        self.folder = cache_dir() / "sounds"
         try:
             size = path.stat().st_size
             exe = Path(ffmpeg_exe())

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guided_audio import publish
+from guided_audio import paths, publish
 from guided_audio.errors import BadInput, EngineError, ParameterError
 
 if TYPE_CHECKING:
@@ -218,10 +218,7 @@ def phrase_rate(spec: str | None) -> int | None:
 
 def default_cache_dir() -> Path:
     """Where clips are cached: $GUIDED_AUDIO_CACHE, else the user's cache folder."""
-    if os.environ.get("GUIDED_AUDIO_CACHE"):
-        return Path(os.environ["GUIDED_AUDIO_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "guided_audio"
+    return paths.default_cache_dir()
 
 
 class ClipCache:
