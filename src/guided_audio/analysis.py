@@ -79,7 +79,7 @@ class Analysis:
                 + np.ascontiguousarray(self.peaks, dtype="<f4").tobytes())
 
     @classmethod
-    def from_bytes(cls, length: int, data: bytes) -> Analysis | None:
+    def from_bytes(cls, length: int, data: bytes | memoryview) -> Analysis | None:
         bins = -(-length // BIN)
         if length < 0 or len(data) != (bins + 1) * 8 + bins * 4:
             return None
@@ -141,27 +141,25 @@ class Store:
                 data = handle.read(self.MAX_BYTES + 1)
         except OSError:
             return None
-        size = hashlib.sha256().digest_size
-        body, checksum = data[:-size], data[-size:]
-        if len(data) > self.MAX_BYTES or not body.startswith(self.MAGIC) or hashlib.sha256(body).digest() != checksum:
+        entry = publish.unseal(data, self.MAGIC) if len(data) <= self.MAX_BYTES else None
+        if entry is None:
             log.debug("analysis %s is damaged; it is worked out again", name)
             return None
-        end = body.find(b"\n", len(self.MAGIC))
         try:
-            header = json.loads(body[len(self.MAGIC) : end].decode("utf-8"))
+            header = json.loads(entry[0].decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None
         if not (isinstance(header, dict) and header.get("key") == name and isinstance(header.get("length"), int)):
             return None
-        return Analysis.from_bytes(header["length"], body[end + 1 :])
+        return Analysis.from_bytes(header["length"], entry[1])
 
     def put(self, name: str, analysis: Analysis) -> None:
         if self.folder is None or not self.writable:
             return
         header = json.dumps({"key": name, "length": analysis.length}, sort_keys=True).encode("utf-8")
-        body = self.MAGIC + header + b"\n" + analysis.to_bytes()
         try:
-            publish.write_through(self.path(name), body + hashlib.sha256(body).digest(), self.folder / ".tmp")
+            publish.write_through(self.path(name), publish.seal(self.MAGIC, header, analysis.to_bytes()),
+                                  self.folder / ".tmp")
         except OSError as exc:
             log.debug("analysis %s not stored: %s", name, exc)
             self.writable = False  # once is enough: the render goes on without storing

@@ -26,9 +26,9 @@ import jinja2
 import jinja2.bccache
 import jinja2.sandbox
 
-from guided_audio import health, markup
+from guided_audio import health, markup, publish
 from guided_audio.errors import ParameterError, TemplateError, did_you_mean
-from guided_audio.paths import data_folder
+from guided_audio.paths import cache_dir, data_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -373,8 +373,6 @@ class _CompiledCache(jinja2.BytecodeCache):
     """Compiled templates as files in the cache folder; one that cannot be read or written is skipped."""
 
     def __init__(self) -> None:
-        from guided_audio.paths import cache_dir
-
         self.folder = cache_dir() / "templates"
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
@@ -385,8 +383,6 @@ class _CompiledCache(jinja2.BytecodeCache):
             bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        from guided_audio import publish
-
         with contextlib.suppress(OSError):
             publish.remove_stale_temp_files(self.folder / ".tmp")
             publish.write_through(self.folder / f"{bucket.key}.code", bucket.bytecode_to_string(),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import re
 import secrets
@@ -425,6 +426,26 @@ def write_through(path: Path, data: bytes, temp_folder: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def seal(magic: bytes, header: bytes, payload: bytes) -> bytes:
+    """A cache entry: `magic`, one header line, the payload, and a SHA-256 of all that (see `unseal`)."""
+    body = magic + header + b"\n" + payload
+    return body + hashlib.sha256(body).digest()
+
+
+def unseal(data: bytes, magic: bytes) -> tuple[bytes, memoryview] | None:
+    """The header line and the payload of an entry `seal` made, or None unless it is whole and unchanged."""
+    size = hashlib.sha256().digest_size
+    if len(data) < len(magic) + size or not data.startswith(magic):
+        return None
+    body = memoryview(data)[:-size]
+    if hashlib.sha256(body).digest() != data[-size:]:
+        return None
+    end = data.find(b"\n", len(magic), len(body))
+    if end < 0:
+        return None
+    return data[len(magic) : end], body[end + 1 :]
 
 
 def remove_stale_temp_files(temp_folder: Path) -> None:

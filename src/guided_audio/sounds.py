@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from guided_audio import publish
 from guided_audio.errors import EncoderError, SoundError, did_you_mean
-from guided_audio.ffmpeg import decode_audio
-from guided_audio.paths import data_folder
+from guided_audio.ffmpeg import decode_audio, ffmpeg_exe
+from guided_audio.paths import cache_dir, data_folder
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -155,12 +159,6 @@ class _DecodedCache:
     MAGIC = b"GUIDED-AUDIO-SOUND 1\n"
 
     def __init__(self, path: Path, stamp: int, sample_rate: int):
-        import hashlib
-        import json
-
-        from guided_audio.ffmpeg import ffmpeg_exe
-        from guided_audio.paths import cache_dir
-
         self.folder = cache_dir() / "sounds"
         try:
             size = path.stat().st_size
@@ -173,8 +171,6 @@ class _DecodedCache:
         self.key = hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
     def get(self) -> NDArray[Any] | None:
-        import hashlib
-
         import numpy as np
 
         if not self.key:
@@ -183,26 +179,18 @@ class _DecodedCache:
             data = (self.folder / f"{self.key}.f32").read_bytes()
         except OSError:
             return None
-        size = hashlib.sha256().digest_size
-        head = self.MAGIC + self.key.encode("ascii") + b"\n"
-        body, checksum = data[:-size], data[-size:]
-        if not body.startswith(head) or (len(body) - len(head)) % 8 or hashlib.sha256(body).digest() != checksum:
+        entry = publish.unseal(data, self.MAGIC)
+        if entry is None or entry[0] != self.key.encode("ascii") or len(entry[1]) % 8:
             return None
-        samples: NDArray[Any] = np.frombuffer(body, dtype="<f4", offset=len(head)).reshape(-1, 2)
+        samples: NDArray[Any] = np.frombuffer(entry[1], dtype="<f4").reshape(-1, 2)
         return samples if len(samples) else None
 
     def put(self, samples: NDArray[Any]) -> None:
-        import contextlib
-        import hashlib
-
         import numpy as np
-
-        from guided_audio import publish
 
         if not self.key:
             return
-        body = self.MAGIC + self.key.encode("ascii") + b"\n" + np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        entry = publish.seal(self.MAGIC, self.key.encode("ascii"), np.ascontiguousarray(samples, dtype="<f4").tobytes())
         with contextlib.suppress(OSError):
             publish.remove_stale_temp_files(self.folder / ".tmp")
-            publish.write_through(self.folder / f"{self.key}.f32", body + hashlib.sha256(body).digest(),
-                                  self.folder / ".tmp")
+            publish.write_through(self.folder / f"{self.key}.f32", entry, self.folder / ".tmp")

@@ -298,17 +298,11 @@ class ClipCache:
     def _decode(self, data: bytes, key: str, identity: dict[str, str], line: Line) -> Clip | None:
         """The clip in an entry's bytes if every check passes, else None."""
         import numpy as np
-        size = hashlib.sha256().digest_size
-        if len(data) > self.MAX_BYTES or len(data) < len(self.MAGIC) + size:
-            return None
-        body, checksum = data[:-size], data[-size:]
-        if not body.startswith(self.MAGIC) or hashlib.sha256(body).digest() != checksum:
-            return None
-        end = body.find(b"\n", len(self.MAGIC))
-        if end < 0:
+        entry = publish.unseal(data, self.MAGIC) if len(data) <= self.MAX_BYTES else None
+        if entry is None:
             return None
         try:
-            header = json.loads(body[len(self.MAGIC) : end].decode("utf-8"))
+            header = json.loads(entry[0].decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None
         if not isinstance(header, dict):
@@ -318,7 +312,7 @@ class ClipCache:
             return None
         if header != self._header(key, identity, line, rate, frames):  # another line's audio, or engine
             return None
-        pcm = body[end + 1 :]
+        pcm = entry[1]
         if len(pcm) != frames * 4:
             return None
         samples = np.frombuffer(pcm, dtype="<f4").astype(np.float32)
@@ -334,9 +328,9 @@ class ClipCache:
         key = self.key(identity, line)
         samples = np.ascontiguousarray(clip.samples, dtype="<f4")
         header = self._header(key, identity, line, int(clip.sample_rate), len(samples))
-        body = self.MAGIC + json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + samples.tobytes()
+        entry = publish.seal(self.MAGIC, json.dumps(header, sort_keys=True).encode("utf-8"), samples.tobytes())
         try:
-            publish.write_through(self.path(key), body + hashlib.sha256(body).digest(), self.folder / ".tmp")
+            publish.write_through(self.path(key), entry, self.folder / ".tmp")
             self.path(key).with_suffix(".npz").unlink(missing_ok=True)  # the unchecked entry of old versions
         except OSError as exc:
             log.debug("speech cache entry %s not written: %s", self.path(key), exc)
